@@ -1,0 +1,64 @@
+# kubemaint — `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export PATH := $(CURDIR)/.cache/bin:$(HOME)/.local/bin:$(PATH)
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: bootstrap
+bootstrap: ## Install what is missing: uv, PostgreSQL, the Python workspace, etcd, helm, the control plane
+	scripts/bootstrap.sh
+
+.PHONY: tools
+tools: ## Build the pinned Go tools (etcd, helm, kube-apiserver, kube-controller-manager, kubectl) into .cache/bin
+	scripts/build-tools.sh
+
+.PHONY: test
+test: ## The whole test suite (what CI runs): installs, lints, type-checks, checks layering, runs every tier
+	scripts/test.sh
+
+.PHONY: lint
+lint: ## ruff, mypy (strict) and the layering contracts only
+	uv run ruff check . && uv run ruff format --check . && uv run mypy && uv run lint-imports
+
+.PHONY: fmt
+fmt: ## Format and auto-fix with ruff
+	uv run ruff format . && uv run ruff check --fix .
+
+.PHONY: unit
+unit: ## Unit tests only (no servers)
+	uv run pytest tests/unit
+
+.PHONY: demo
+demo: ## The main job: start the local stack (PostgreSQL, etcd, control plane, operator, service) and walk through maintenance
+	scripts/demo.sh
+
+.PHONY: demo-down
+demo-down: ## Stop everything that `make demo` left running
+	scripts/demo.sh down
+
+.PHONY: cluster-up
+cluster-up: ## Start a local control plane (etcd, kube-apiserver, kube-controller-manager) and print KUBECONFIG
+	scripts/bootstrap.sh etcd k8s && uv run devstack up --control-plane && uv run devstack env
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local control plane started by cluster-up
+	uv run devstack down
+
+.PHONY: crds
+crds: ## Copy the CRD from k8s/base/crd/ into the operator chart
+	scripts/crd-sync.sh
+
+.PHONY: bench
+bench: ## Run the benchmarks (print figures; never pass/fail on speed)
+	for b in bench/*.py; do echo "== $$b"; uv run python $$b || exit 1; done
+
+.PHONY: e2e
+e2e: ## The kind e2e (needs Docker; skips with the reason printed where there is none)
+	uv run pytest -m e2e tests/e2e -rs
+
+.PHONY: clean
+clean: ## Remove runtime state (.run/); keeps the tool cache
+	rm -rf .run

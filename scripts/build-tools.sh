@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Build the Go tools that the tests and the demo need, from pinned Go module versions, into the ignored
+# cache folder .cache/ (binaries in .cache/bin, Go build and module caches beside them). A tool already
+# built at the pinned version is reused, so only the first run on a machine pays the build.
+# Nothing is ever downloaded from a release site: everything comes from the Go module proxy.
+#
+# Usage: scripts/build-tools.sh [etcd] [helm] [k8s] [tilt]      (no argument: etcd helm k8s)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${KUBEMAINT_CACHE:-$root/.cache}
+bin=$cache/bin
+mkdir -p "$bin"
+export GOCACHE=$cache/go-build GOMODCACHE=$cache/go-mod GOFLAGS=-modcacherw GOTOOLCHAIN=local CGO_ENABLED=0
+
+HELM_VERSION=v3.22.0
+TILT_VERSION=v0.37.3
+
+log() { printf '[build-tools] %s\n' "$*" >&2; }
+
+# stamp NAME VERSION: true when $bin/NAME was built at VERSION.
+built() { [ -x "$bin/$1" ] && [ "$(cat "$bin/.$1.version" 2>/dev/null)" = "$2" ]; }
+mark() { echo "$2" > "$bin/.$1.version"; }
+
+timed() {
+  local start=$SECONDS
+  "$@"
+  log "$1 ${2:-}: $((SECONDS - start)) s"
+}
+
+build_etcd() {
+  local v; v=$(awk '/go.etcd.io\/etcd\/server\/v3 v/ {print $2; exit}' "$root/tools/etcd/go.mod")
+  if built etcd "$v" && built etcdctl "$v"; then return; fi
+  log "building etcd and etcdctl $v"
+  (cd "$root/tools/etcd" && go build -trimpath -o "$bin/etcd" go.etcd.io/etcd/server/v3 \
+      && go build -trimpath -o "$bin/etcdctl" go.etcd.io/etcd/etcdctl/v3)
+  mark etcd "$v"; mark etcdctl "$v"
+}
+
+build_helm() {
+  if built helm "$HELM_VERSION"; then return; fi
+  log "building helm $HELM_VERSION"
+  GOBIN=$bin go install -trimpath \
+    -ldflags "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  mark helm "$HELM_VERSION"
+}
+
+build_k8s() {
+  local v; v=$(cat "$root/tools/k8s/VERSION")
+  local all=1 c
+  for c in kube-apiserver kube-controller-manager kubectl; do built "$c" "$v" || all=0; done
+  [ $all = 1 ] && return
+  local minor=${v#v1.}; minor=${minor%%.*}
+  local ld="" pkg
+  # Stamp the version like the release build does, or /version says v0.0.0 and kubeVersion checks break.
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  for c in kube-apiserver kube-controller-manager kubectl; do
+    built "$c" "$v" && continue
+    log "building $c $v (a cold build takes many minutes on 2 cores)"
+    (cd "$root/tools/k8s" && go build -trimpath -ldflags "-s -w$ld" -o "$bin/$c" "k8s.io/kubernetes/cmd/$c")
+    mark "$c" "$v"
+  done
+}
+
+build_tilt() {
+  if built tilt "$TILT_VERSION"; then return; fi
+  log "building tilt $TILT_VERSION"
+  (cd "$root/tools/tilt" && go build -trimpath -o "$bin/tilt" github.com/tilt-dev/tilt/cmd/tilt)
+  mark tilt "$TILT_VERSION"
+}
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(etcd helm k8s)
+for t in "${targets[@]}"; do
+  case $t in
+    etcd|helm|k8s|tilt) timed "build_$t" ;;
+    *) echo "build-tools.sh: unknown tool '$t' (etcd, helm, k8s, tilt)" >&2; exit 2 ;;
+  esac
+done
+log "tools are in $bin"
