@@ -1,0 +1,213 @@
+"""``devstack``: start PostgreSQL, etcd and (optionally) the control plane detached, and stop them again.
+
+    devstack up [--control-plane] [--no-postgres] [--dir .run/devstack]
+    devstack env      # export lines: DB_*, ETCD_ENDPOINTS, KUBECONFIG
+    devstack status   # exit 1 if anything listed is not running
+    devstack down [--control-plane] [--purge]
+
+The state (pids, ports, credentials) is in <dir>/state.json. ``up`` starts only what is not running, so
+it is idempotent and can add the control plane to a running stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import shutil
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from .controlplane import ControlPlane
+from .etcd import EtcdServer
+from .postgres import PostgresServer
+from .process import ManagedProcess, pid_alive, stop_pid
+from .tools import repo_root
+
+log = logging.getLogger("devstack")
+State = dict[str, dict[str, Any]]
+
+
+def _record(proc: ManagedProcess) -> dict[str, Any]:
+    return {"name": proc.name, "pid": proc.pid, "exe": proc.argv[0], "signal": int(proc.stop_signal)}
+
+
+def _is_ours(rec: dict[str, Any]) -> bool:
+    """The pid is alive and still runs the binary we started (not a recycled pid)."""
+    pid = int(rec["pid"])
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return pid_alive(pid) and str(rec["exe"]).encode() in cmdline
+
+
+def _alive(component: dict[str, Any] | None) -> bool:
+    if not component or not component.get("processes"):
+        return False
+    return all(_is_ours(r) for r in component["processes"])
+
+
+def _load(base: Path) -> State:
+    try:
+        state: State = json.loads((base / "state.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return state
+
+
+def _save(base: Path, state: State) -> None:
+    path = base / "state.json"
+    path.write_text(json.dumps(state, indent=2) + "\n")
+    path.chmod(0o600)  # it holds the database password
+
+
+def _up(base: Path, args: argparse.Namespace) -> int:
+    base.mkdir(parents=True, exist_ok=True)
+    base.chmod(0o711)  # the unprivileged PostgreSQL user must traverse it when we are root
+    state = _load(base)
+    started: list[ManagedProcess] = []
+    try:
+        if not args.no_postgres and not _alive(state.get("postgres")):
+            old = state.get("postgres", {})
+            pg = PostgresServer(
+                base / "postgres", old.get("port"), log_path=base / "logs" / "postgres.log", detach=True
+            )
+            started.append(pg.process)  # before start(): an interrupted start is cleaned up too
+            pg.start()
+            state["postgres"] = {
+                "processes": [_record(pg.process)], "host": pg.host, "port": pg.port, "user": pg.user,
+                "password": pg.password, "database": pg.database, "dsn": pg.dsn,
+            }  # fmt: skip
+            _save(base, state)
+        if not _alive(state.get("etcd")):
+            old = state.get("etcd", {})
+            etcd = EtcdServer(
+                base / "etcd", old.get("port"), "app", peer_port=old.get("peer_port"),
+                log_path=base / "logs" / "etcd.log", detach=True,
+            )  # fmt: skip
+            started.append(etcd.process)
+            etcd.start()
+            state["etcd"] = {
+                "processes": [_record(etcd.process)], "port": etcd.port, "peer_port": etcd.peer_port,
+                "endpoint": etcd.endpoint,
+            }  # fmt: skip
+            _save(base, state)
+        if args.control_plane and not _alive(state.get("controlplane")):
+            old = state.get("controlplane", {})
+            cp = ControlPlane(
+                base / "controlplane", port=old.get("port"), etcd_port=old.get("etcd_port"), detach=True
+            )
+            procs = (cp.etcd.process, cp.apiserver, cp.controller_manager)
+            started += procs
+            cp.start()
+            state["controlplane"] = {
+                "processes": [_record(p) for p in procs], "port": cp.port, "etcd_port": cp.etcd.port,
+                "server": cp.server, "kubeconfig": str(cp.kubeconfig), "etcd_endpoint": cp.etcd.endpoint,
+            }  # fmt: skip
+            _save(base, state)
+    except BaseException as exc:  # Ctrl-C included: never leave a half-started stack behind
+        for proc in reversed(started):
+            proc.stop()
+        for name in ("postgres", "etcd", "controlplane"):
+            if name in state and not _alive(state[name]):
+                state[name]["processes"] = []
+        _save(base, state)
+        print(f"devstack up failed: {exc or type(exc).__name__}", file=sys.stderr)
+        return 1
+    _status(state, sys.stderr)
+    print(f'state: {base / "state.json"}; environment: eval "$(devstack env)"', file=sys.stderr)
+    return 0
+
+
+def _down(base: Path, args: argparse.Namespace) -> int:
+    state = _load(base)
+    names = ["controlplane"] if args.control_plane else ["controlplane", "etcd", "postgres"]
+    for name in names:
+        for rec in reversed(state.get(name, {}).get("processes", [])):
+            if _is_ours(rec):
+                log.info("stopping %s (pid %s)", rec["name"], rec["pid"])
+                stop_pid(int(rec["pid"]), int(rec["signal"]))
+        if name in state:
+            state[name]["processes"] = []  # ports kept: the next `up` reuses them and the data
+    if args.purge and not any(_alive(c) for c in state.values()):
+        shutil.rmtree(base, ignore_errors=True)
+    elif state:
+        _save(base, state)
+    return 0
+
+
+def _env(state: State) -> int:
+    state = {name: c for name, c in state.items() if _alive(c)}
+    if not state:
+        print("devstack is not up: run `devstack up`", file=sys.stderr)
+        return 1
+    values: dict[str, str] = {}
+    if pg := state.get("postgres"):
+        values.update(
+            DB_HOST=pg["host"], DB_PORT=str(pg["port"]), DB_USER=pg["user"],
+            DB_PASSWORD=pg["password"], DB_NAME=pg["database"],
+        )  # fmt: skip
+    if etcd := state.get("etcd"):
+        values["ETCD_ENDPOINTS"] = etcd["endpoint"]
+    if cp := state.get("controlplane"):
+        values["KUBECONFIG"] = cp["kubeconfig"]
+    for key, value in values.items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
+def _status(state: State, out: Any = sys.stdout) -> int:
+    healthy = True
+    if not state:
+        print("devstack: nothing is up", file=out)
+        return 1
+    for name, component in state.items():
+        if not component["processes"]:
+            print(f"{name:<13} stopped", file=out)
+            healthy = False
+            continue
+        alive = _alive(component)
+        healthy &= alive
+        where = component.get("dsn") or component.get("endpoint") or component.get("server", "")
+        if name == "postgres":
+            where = f"postgresql://{component['user']}@{component['host']}:{component['port']}/{component['database']}"
+        pids = ",".join(str(r["pid"]) for r in component["processes"])
+        print(f"{name:<13} {'running' if alive else 'DOWN':<8} pid {pids:<20} {where}", file=out)
+    return 0 if healthy else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="devstack", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--dir", type=Path, default=None, help="state folder (default <repo>/.run/devstack)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start what is not running (detached)")
+    up.add_argument(
+        "--control-plane", action="store_true", help="also etcd + kube-apiserver + controller-manager"
+    )
+    up.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
+    down = sub.add_parser("down", help="stop what the state file lists")
+    down.add_argument("--control-plane", action="store_true", help="stop only the control plane")
+    down.add_argument("--purge", action="store_true", help="also delete the data (when everything is down)")
+    sub.add_parser("env", help="print export lines for DB_*, ETCD_ENDPOINTS, KUBECONFIG")
+    sub.add_parser("status", help="show what runs; exit 1 if something listed is down")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="devstack: %(message)s")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly like Ctrl-C
+    base: Path = (args.dir or repo_root() / ".run" / "devstack").resolve()
+    if args.command == "up":
+        return _up(base, args)
+    if args.command == "down":
+        return _down(base, args)
+    if args.command == "env":
+        return _env(_load(base))
+    return _status(_load(base))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

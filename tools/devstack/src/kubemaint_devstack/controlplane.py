@@ -1,0 +1,222 @@
+"""A real Kubernetes control plane without Docker or a kubelet: etcd, kube-apiserver, kube-controller-manager.
+
+Secure port only, a generated CA, RBAC and Node authorization, an admin identity in system:masters, and
+service-account tokens (TokenRequest) for least-privilege identities. No kubelet: pods never run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .etcd import EtcdServer
+from .kubeconfig import write_kubeconfig
+from .pki import Pki, ensure_pki
+from .process import ManagedProcess, ensure_free, free_port
+from .tools import find_tool
+
+CONTROLLERS = (
+    "deployment-controller",
+    "replicaset-controller",
+    "endpoints-controller",
+    "endpointslice-controller",
+    "endpointslice-mirroring-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "garbage-collector-controller",
+    "clusterrole-aggregation-controller",
+    "root-ca-certificate-publisher-controller",
+)
+SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+
+class KubectlError(RuntimeError):
+    """kubectl exited non-zero; the message carries its stderr."""
+
+
+class ControlPlane:
+    """Start with ``start()`` (waits for /readyz and a working controller-manager), stop with ``stop()``."""
+
+    def __init__(
+        self,
+        base_dir: Path,
+        *,
+        port: int | None = None,
+        etcd_port: int | None = None,
+        detach: bool = False,
+        start_timeout: float = 120.0,
+    ) -> None:
+        self.base_dir = base_dir
+        self.port = port or free_port()
+        self.start_timeout = start_timeout
+        self.pki = Pki(base_dir / "pki")
+        logs = base_dir / "logs"
+        self.etcd = EtcdServer(
+            base_dir / "etcd", etcd_port, name="kube", log_path=logs / "etcd.log", detach=detach
+        )
+        pki = self.pki
+        self.apiserver = ManagedProcess(
+            "kube-apiserver",
+            [
+                find_tool("kube-apiserver", prefer_cache=True),
+                f"--etcd-servers={self.etcd.endpoint}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.port}",
+                f"--cert-dir={pki.directory}",
+                f"--tls-cert-file={pki.crt('apiserver')}",
+                f"--tls-private-key-file={pki.key('apiserver')}",
+                f"--client-ca-file={pki.ca_file}",
+                "--authorization-mode=Node,RBAC",
+                f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+                f"--service-account-key-file={pki.sa_pub}",
+                f"--service-account-signing-key-file={pki.sa_key}",
+                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                "--profiling=false",
+                "--endpoint-reconciler-type=none",  # a loopback address may not be an Endpoints address
+            ],
+            logs / "kube-apiserver.log",
+            detach=detach,
+        )
+        self.controller_manager = ManagedProcess(
+            "kube-controller-manager",
+            [
+                find_tool("kube-controller-manager", prefer_cache=True),
+                f"--kubeconfig={base_dir / 'controller-manager.kubeconfig'}",
+                f"--controllers={','.join(CONTROLLERS)}",
+                f"--service-account-private-key-file={pki.sa_key}",
+                f"--root-ca-file={pki.ca_file}",
+                "--use-service-account-credentials=true",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+            ],
+            logs / "kube-controller-manager.log",
+            detach=detach,
+        )
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The admin kubeconfig (client certificate in system:masters)."""
+        return self.base_dir / "admin.kubeconfig"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.pki.ca_file
+
+    @property
+    def pids(self) -> dict[str, int | None]:
+        procs = (self.etcd.process, self.apiserver, self.controller_manager)
+        return {p.name: p.pid for p in procs}
+
+    def _ssl(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.pki.ca_file))
+        context.load_cert_chain(self.pki.crt("admin"), self.pki.key("admin"))
+        return context
+
+    def api_get(self, path: str) -> Any:
+        """GET ``path`` as admin and return the decoded JSON (raises urllib.error.HTTPError)."""
+        with urllib.request.urlopen(self.server + path, timeout=10, context=self._ssl()) as response:
+            return json.loads(response.read())
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.server}/readyz", timeout=5, context=self._ssl()) as response:
+                return bool(response.status == 200)
+        except (OSError, urllib.error.HTTPError):
+            return False
+
+    def _controllers_working(self) -> bool:
+        # The serviceaccount controller makes "default" in every namespace: proof that it runs.
+        try:
+            self.api_get("/api/v1/namespaces/default/serviceaccounts/default")
+        except (OSError, urllib.error.HTTPError):
+            return False
+        return True
+
+    def start(self) -> None:
+        """Start etcd, kube-apiserver (wait for /readyz), kube-controller-manager (wait until it acts)."""
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        ensure_pki(self.pki.directory)
+        pki = self.pki
+        write_kubeconfig(
+            self.kubeconfig, server=self.server, ca_file=pki.ca_file, user="kubemaint-admin",
+            client_cert=pki.crt("admin"), client_key=pki.key("admin"),
+        )  # fmt: skip
+        write_kubeconfig(
+            self.base_dir / "controller-manager.kubeconfig", server=self.server, ca_file=pki.ca_file,
+            user="system:kube-controller-manager", client_cert=pki.crt("controller-manager"),
+            client_key=pki.key("controller-manager"),
+        )  # fmt: skip
+        try:
+            self.etcd.start()
+            ensure_free(self.port, "kube-apiserver")
+            self.apiserver.start()
+            self.apiserver.wait_until(self._ready, self.start_timeout, "ready (/readyz)")
+            self.controller_manager.start()
+            self.controller_manager.wait_until(
+                self._controllers_working, self.start_timeout, "creating the default ServiceAccount"
+            )
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop the controller-manager, the apiserver, then etcd (SIGTERM, SIGKILL after a bound)."""
+        self.controller_manager.stop()
+        self.apiserver.stop()
+        self.etcd.stop()
+
+    def kubectl(self, *args: str, input: str | None = None, kubeconfig: Path | None = None) -> str:
+        """Run the built kubectl (admin identity unless ``kubeconfig``); return stdout, raise on failure."""
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig or self.kubeconfig)}
+        result = subprocess.run(
+            [find_tool("kubectl", prefer_cache=True), *args],
+            input=input, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise KubectlError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+        return result.stdout
+
+    def token_kubeconfig(self, namespace: str, sa_name: str, *, duration: str = "24h") -> Path:
+        """Make sure the namespace and ServiceAccount exist, request a token for it (TokenRequest) and
+        write a kubeconfig for that identity. Its rights are exactly what RBAC grants the account."""
+        manifest = [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": sa_name, "namespace": namespace},
+            },
+        ]
+        self.kubectl(
+            "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifest})
+        )
+        token = self.kubectl("create", "token", sa_name, "-n", namespace, f"--duration={duration}").strip()
+        return write_kubeconfig(
+            self.base_dir / "kubeconfigs" / f"{namespace}.{sa_name}.kubeconfig",
+            server=self.server, ca_file=self.pki.ca_file, user=f"system:serviceaccount:{namespace}:{sa_name}",
+            token=token, namespace=namespace,
+        )  # fmt: skip
+
+    def __enter__(self) -> ControlPlane:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
