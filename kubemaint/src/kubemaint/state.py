@@ -207,7 +207,8 @@ def merge(states: Iterable[MaintenanceState], now: datetime) -> MaintenanceState
     """Merge the states of several Maintenance objects for one service (DESIGN.md, "The operator").
 
     On if any is active at ``now``; ``full`` wins over ``read-only``; the largest ``retryAfter`` and the
-    latest end win (no end at all beats any end); reasons are joined; ``sources`` lists every active one.
+    latest end win (no end at all beats any end); reasons are joined (sorted, so the result does not
+    depend on the order the objects were listed in); ``sources`` lists every active one.
     Nothing active gives :data:`OFF`.
     """
     active = [s for s in states if s.active_at(now)]
@@ -217,7 +218,7 @@ def merge(states: Iterable[MaintenanceState], now: datetime) -> MaintenanceState
     retries = [s.retry_after for s in active if s.retry_after is not None]
     untils = [s.until for s in active]
     until = None if any(u is None for u in untils) else max(u for u in untils if u is not None)
-    reasons = list(dict.fromkeys(s.reason for s in active if s.reason))
+    reasons = sorted({s.reason for s in active if s.reason})  # sorted: the same objects in any order
     sources = sorted({source for s in active for source in s.sources})
     return MaintenanceState(
         enabled=True,

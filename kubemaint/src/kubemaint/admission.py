@@ -1,0 +1,92 @@
+"""Whether one request is served during maintenance, and the 503 answer: pure, so it is unit-tested alone."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from kubemaint.state import MaintenanceState, Mode, format_time
+
+__all__ = [
+    "BYPASS_HEADER",
+    "DEFAULT_SKIP_PATHS",
+    "PROBLEM_TYPE",
+    "SAFE_METHODS",
+    "Decision",
+    "decide",
+    "is_skipped",
+    "problem_document",
+]
+
+DEFAULT_SKIP_PATHS: Final = ("/health", "/livez", "/readyz", "/stats", "/metrics")
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+BYPASS_HEADER: Final = "x-maintenance-bypass"
+PROBLEM_TYPE: Final = "https://kubemaint.io/problems/maintenance"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """``admit`` or not; ``counted``: the request takes part in draining (skip paths do not)."""
+
+    admit: bool
+    counted: bool
+    bypassed: bool = False
+    retry_after: int | None = None
+
+
+def is_skipped(path: str, skip_paths: Iterable[str]) -> bool:
+    """``path`` is one of ``skip_paths`` or below one (``/metrics`` also covers ``/metrics/x``)."""
+    return any(path == skip or path.startswith(skip.rstrip("/") + "/") for skip in skip_paths)
+
+
+def decide(
+    state: MaintenanceState,
+    *,
+    method: str,
+    path: str,
+    now: datetime,
+    skip_paths: Iterable[str] = DEFAULT_SKIP_PATHS,
+    bypass_secret: bytes | None = None,
+    bypass_value: bytes | None = None,
+) -> Decision:
+    """Serve or answer 503. ``state`` is the state in force at ``now`` (expiry already applied or not:
+    it is applied here again). The bypass compares in constant time; no secret configured, no bypass."""
+    if is_skipped(path, skip_paths):
+        return Decision(admit=True, counted=False)
+    state = state.at(now)
+    if not state.enabled:
+        return Decision(admit=True, counted=True)
+    if state.mode is Mode.READ_ONLY and method.upper() in SAFE_METHODS:
+        return Decision(admit=True, counted=True)
+    if bypass_secret and bypass_value is not None and hmac.compare_digest(bypass_value, bypass_secret):
+        return Decision(admit=True, counted=True, bypassed=True)
+    return Decision(admit=False, counted=False, retry_after=state.retry_after_at(now))
+
+
+def problem_document(state: MaintenanceState, now: datetime) -> dict[str, object]:
+    """The ``application/problem+json`` body of a maintenance 503 (RFC 9457 plus the maintenance fields)."""
+    if state.mode is Mode.READ_ONLY:
+        detail = "The service is in read-only maintenance: only GET, HEAD and OPTIONS requests are served."
+    else:
+        detail = "The service is under maintenance."
+    if state.reason:
+        detail = f"{detail} Reason: {state.reason}"
+    return {
+        "type": PROBLEM_TYPE,
+        "title": "Service under maintenance",
+        "status": 503,
+        "detail": detail,
+        "reason": state.reason,
+        "mode": state.mode.value,
+        "until": format_time(state.until) if state.until else None,
+        "retryAfter": state.retry_after_at(now),
+    }
+
+
+def problem_body(state: MaintenanceState, now: datetime) -> bytes:
+    """:func:`problem_document` encoded."""
+    return json.dumps(problem_document(state, now), separators=(",", ":")).encode()

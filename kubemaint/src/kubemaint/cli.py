@@ -1,0 +1,223 @@
+"""The ``kubemaint`` command: turn a service's maintenance on or off and see who has acknowledged it.
+
+    kubemaint on SERVICE [--reason TEXT] [--for 30m | --until TIME] [--read-only] [--retry-after S]
+    kubemaint off SERVICE
+    kubemaint status SERVICE [--json]
+
+Common options: ``--endpoints`` (else ``ETCD_ENDPOINTS``, else ``127.0.0.1:2379``), ``--prefix``
+(``/maintenance``), ``--key`` (the full key instead of ``<prefix>/<SERVICE>``), ``--timeout``.
+Exit codes: 0 done, 1 etcd failed or the stored value is malformed, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from etcd3aio import EtcdConnectionError
+
+from kubemaint.acks import Ack
+from kubemaint.client import EtcdConfig, describe_error
+from kubemaint.state import MaintenanceState, Mode, StateParseError, format_time, parse, parse_time
+from kubemaint.writer import EtcdWriter
+
+__all__ = ["build_parser", "main", "parse_duration"]
+
+CLI_SOURCE = "kubemaint-cli"
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class UsageError(Exception):
+    """Bad arguments (exit code 2)."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``2h``, ``1h30m``, ``1d``: a positive duration."""
+    compact = text.strip().lower()
+    parts = _DURATION.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise UsageError(f"not a duration (like 90s, 30m, 1h30m): {text!r}")
+    seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise UsageError(f"the duration must be positive: {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kubemaint", description="Maintenance mode through etcd.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("service", help="service name: the key is <prefix>/<service>")
+    common.add_argument("--endpoints", default=None, help="etcd endpoints, comma list (ETCD_ENDPOINTS)")
+    common.add_argument("--prefix", default="/maintenance", help="key prefix (default /maintenance)")
+    common.add_argument("--key", default=None, help="the full key, instead of <prefix>/<service>")
+    common.add_argument("--timeout", type=float, default=5.0, help="etcd call timeout in seconds")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    on = commands.add_parser("on", parents=[common], help="put the service into maintenance")
+    on.add_argument("--reason", default="", help="shown to clients")
+    window = on.add_mutually_exclusive_group()
+    window.add_argument("--for", dest="duration", default=None, help="end after this long (30m, 2h)")
+    window.add_argument("--until", default=None, help="end at this RFC 3339 time")
+    on.add_argument("--read-only", action="store_true", help="serve GET/HEAD/OPTIONS, refuse writes")
+    on.add_argument("--retry-after", type=int, default=None, help="Retry-After seconds for clients")
+
+    commands.add_parser("off", parents=[common], help="end the maintenance")
+    status = commands.add_parser("status", parents=[common], help="state, revision and acknowledgements")
+    status.add_argument("--json", action="store_true", help="print one JSON document")
+    return parser
+
+
+def _key(args: argparse.Namespace) -> str:
+    if args.key:
+        return str(args.key)
+    if not args.service or "/" in args.service:
+        raise UsageError(f"not a service name: {args.service!r}")
+    return f"{args.prefix.rstrip('/')}/{args.service}"
+
+
+def _config(args: argparse.Namespace) -> EtcdConfig:
+    endpoints = args.endpoints or os.environ.get("ETCD_ENDPOINTS") or "127.0.0.1:2379"
+    try:
+        return EtcdConfig.from_endpoints(
+            endpoints,
+            timeout=args.timeout,
+            ca_file=os.environ.get("ETCD_CA_FILE") or None,
+            cert_file=os.environ.get("ETCD_CERT_FILE") or None,
+            key_file=os.environ.get("ETCD_KEY_FILE") or None,
+            username=os.environ.get("ETCD_USERNAME") or None,
+            password=os.environ.get("ETCD_PASSWORD") or None,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _state_for_on(args: argparse.Namespace, now: datetime) -> MaintenanceState:
+    until: datetime | None = None
+    if args.duration:
+        until = now + parse_duration(args.duration)
+    elif args.until:
+        try:
+            until = parse_time(args.until)
+        except StateParseError as exc:
+            raise UsageError(str(exc)) from exc
+        if until <= now:
+            raise UsageError(f"--until is in the past: {args.until}")
+    if args.retry_after is not None and args.retry_after < 0:
+        raise UsageError("--retry-after must be 0 or more")
+    return MaintenanceState(
+        enabled=True,
+        mode=Mode.READ_ONLY if args.read_only else Mode.FULL,
+        reason=args.reason,
+        retry_after=args.retry_after,
+        until=until,
+        sources=(CLI_SOURCE,),
+        updated_at=now,
+    )
+
+
+async def _run(args: argparse.Namespace) -> int:
+    key = _key(args)
+    config = _config(args)
+    now = datetime.now(UTC)
+    state = _state_for_on(args, now) if args.command == "on" else None
+    async with asyncio.timeout(args.timeout * 3), EtcdWriter.open(config) as writer:
+        if args.command == "on":
+            assert state is not None
+            revision = await writer.put_state(key, state)
+            _out(f"{key}: maintenance {state.label} at revision {revision}")
+            return 0
+        if args.command == "off":
+            off = MaintenanceState(enabled=False, sources=(CLI_SOURCE,), updated_at=now)
+            revision = await writer.put_state(key, off)
+            _out(f"{key}: maintenance off at revision {revision}")
+            return 0
+        raw, revision = await writer.get_raw(key)
+        acks = await writer.list_acks(key)
+    return _status(key, raw, revision, acks, now, as_json=args.json)
+
+
+def _status(
+    key: str, raw: str | None, revision: int, acks: list[Ack], now: datetime, *, as_json: bool
+) -> int:
+    error: str | None = None
+    try:
+        state: MaintenanceState | None = parse(raw).at(now)
+    except StateParseError as exc:
+        state, error = None, str(exc)
+    current = [a for a in acks if a.revision == revision]
+    if as_json:
+        document = {
+            "key": key,
+            "revision": revision,
+            "raw": raw,
+            "error": error,
+            "maintenance": state.enabled if state else None,
+            "mode": state.mode.value if state and state.enabled else None,
+            "reason": state.reason if state else None,
+            "until": format_time(state.until) if state and state.until else None,
+            "replicas": {"live": len(acks), "acknowledged": len(current)},
+            "acks": [
+                {
+                    "instance": a.instance,
+                    "revision": a.revision,
+                    "maintenance": a.maintenance,
+                    "mode": a.mode,
+                    "inFlight": a.in_flight,
+                    "at": format_time(a.at) if a.at else None,
+                    "current": a.revision == revision,
+                }
+                for a in acks
+            ],
+        }
+        _out(json.dumps(document, indent=2))
+    else:
+        if state is None:
+            _out(f"{key}: MALFORMED at revision {revision}: {error}")
+        else:
+            details = [f"reason: {state.reason}"] if state.reason else []
+            if state.until:
+                details.append(f"until {format_time(state.until)}")
+            suffix = f" ({', '.join(details)})" if details else ""
+            _out(f"{key}: maintenance {state.label} at revision {revision}{suffix}")
+        _out(f"replicas: {len(acks)} live, {len(current)} acknowledged revision {revision}")
+        for a in acks:
+            mark = "current" if a.revision == revision else "stale"
+            label = ("read-only" if a.mode == Mode.READ_ONLY.value else "on") if a.maintenance else "off"
+            when = format_time(a.at) if a.at else "?"
+            _out(f"  {a.instance}: {label}, revision {a.revision} ({mark}), in flight {a.in_flight}, {when}")
+    return 1 if error else 0
+
+
+def _out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(_run(args))
+    except UsageError as exc:
+        parser.exit(2, f"kubemaint: error: {exc}\n")
+    except TimeoutError:
+        sys.stderr.write(f"kubemaint: error: etcd did not answer within {args.timeout * 3:.0f} s\n")
+    except EtcdConnectionError:
+        endpoints = args.endpoints or os.environ.get("ETCD_ENDPOINTS") or "127.0.0.1:2379"
+        sys.stderr.write(
+            f"kubemaint: error: cannot reach etcd at {endpoints} (--endpoints or ETCD_ENDPOINTS)\n"
+        )
+    except Exception as exc:
+        sys.stderr.write(f"kubemaint: error: {describe_error(exc)}\n")
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

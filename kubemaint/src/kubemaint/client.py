@@ -1,0 +1,165 @@
+"""How to reach etcd: the connection settings and the one function that opens a client.
+
+The client is etcd3aio's (grpc.aio). It binds to the running event loop, so :func:`connect` must be called
+from inside that loop, never at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from etcd3aio import Etcd3Client
+
+if TYPE_CHECKING:
+    from etcd3aio.kv import KVService
+    from etcd3aio.lease import LeaseService
+    from etcd3aio.watch import WatchService
+
+__all__ = ["EtcdConfig", "connect", "describe_error", "kv_of", "lease_of", "watch_of"]
+
+WATCH_BACKOFF_START = 0.1
+WATCH_BACKOFF_CAP = 1.0
+"""etcd3aio resumes a broken watch stream by itself; its back-off is capped near one second."""
+
+
+@dataclass(frozen=True, slots=True)
+class EtcdConfig:
+    """Where etcd is and how to authenticate. ``endpoints`` are ``host:port`` (a URL scheme is accepted)."""
+
+    endpoints: tuple[str, ...] = ("127.0.0.1:2379",)
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 2.0
+    tls_server_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.endpoints:
+            raise ValueError("at least one etcd endpoint is needed")
+        if self.timeout <= 0:
+            raise ValueError("the etcd timeout must be positive")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("an etcd client certificate needs both cert_file and key_file")
+        if (self.cert_file is not None) and self.ca_file is None:
+            raise ValueError("an etcd client certificate needs ca_file too")
+        if self.username is not None and self.password is None:
+            raise ValueError("an etcd username needs a password")
+
+    @classmethod
+    def from_endpoints(cls, endpoints: str, **options: object) -> EtcdConfig:
+        """Build from a comma list such as ``ETCD_ENDPOINTS`` (``http://a:2379,b:2379``).
+
+        ``https://`` endpoints need ``ca_file``: etcd3aio only turns TLS on with a CA.
+        """
+        parsed: list[str] = []
+        secure = False
+        for item in endpoints.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if "://" in item:
+                url = urlsplit(item)
+                if url.scheme not in ("http", "https") or not url.hostname or url.port is None:
+                    raise ValueError(f"not an etcd endpoint (http[s]://host:port): {item!r}")
+                secure = secure or url.scheme == "https"
+                host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+                parsed.append(f"{host}:{url.port}")
+            else:
+                if ":" not in item:
+                    raise ValueError(f"not an etcd endpoint (host:port): {item!r}")
+                parsed.append(item)
+        if not parsed:
+            raise ValueError("no etcd endpoint given")
+        if secure and options.get("ca_file") is None:
+            raise ValueError("https etcd endpoints need a CA file (ca_file)")
+        return cls(endpoints=tuple(parsed), **options)  # type: ignore[arg-type]
+
+
+async def connect(config: EtcdConfig) -> Etcd3Client:
+    """Open a client inside the running loop; authenticates when ``username`` is set.
+
+    A token expires after a while; long-lived users (the source, the ack publisher) open a new client
+    after any failure, which authenticates again.
+    """
+    ca_cert = cert_chain = cert_key = None
+    if config.ca_file is not None:
+        ca_cert = await _read(config.ca_file)
+        if config.cert_file is not None and config.key_file is not None:
+            cert_chain = await _read(config.cert_file)
+            cert_key = await _read(config.key_file)
+    client = Etcd3Client(
+        list(config.endpoints),
+        watch_reconnect_backoff_seconds=WATCH_BACKOFF_START,
+        watch_max_reconnect_backoff_seconds=WATCH_BACKOFF_CAP,
+        tls_server_name=config.tls_server_name,
+        ca_cert=ca_cert,
+        cert_chain=cert_chain,
+        cert_key=cert_key,
+    )
+    await client.connect()
+    if config.username is not None:
+        try:
+            auth = client.auth
+            assert auth is not None
+            response = await auth.authenticate(config.username, config.password or "", timeout=config.timeout)
+            client.set_token(response.token)
+        except BaseException:
+            await client.close()
+            raise
+    return client
+
+
+async def _read(path: str) -> bytes:
+    return await asyncio.to_thread(Path(path).read_bytes)
+
+
+def kv_of(client: Etcd3Client) -> KVService:
+    """The KV service of a connected client."""
+    if client.kv is None:
+        raise RuntimeError("etcd client is not connected")
+    return client.kv
+
+
+def lease_of(client: Etcd3Client) -> LeaseService:
+    """The lease service of a connected client."""
+    if client.lease is None:
+        raise RuntimeError("etcd client is not connected")
+    return client.lease
+
+
+def watch_of(client: Etcd3Client) -> WatchService:
+    """The watch service of a connected client."""
+    if client.watch is None:
+        raise RuntimeError("etcd client is not connected")
+    return client.watch
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a log or a CLI error: gRPC status and details, groups flattened, never a traceback."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(describe_error(inner) for inner in exc.exceptions)
+    status = _grpc_status(exc)
+    if status is not None:
+        return status
+    if isinstance(exc, TimeoutError):
+        return "etcd did not answer in time"
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _grpc_status(exc: BaseException) -> str | None:
+    """``grpc.aio.AioRpcError`` (duck-typed: grpc ships no type stubs) as ``CODE: details``."""
+    code, details = getattr(exc, "code", None), getattr(exc, "details", None)
+    if not (callable(code) and callable(details)):
+        return None
+    try:
+        return f"etcd answered {code().name}: {details() or 'no details'}"
+    except Exception:
+        return None

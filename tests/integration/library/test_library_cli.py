@@ -1,0 +1,123 @@
+"""The kubemaint command against a real etcd: on, status, off, and clear errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+from kubemaint.client import EtcdConfig
+from kubemaint.manager import Manager, ManagerConfig
+from kubemaint.state import Mode, parse
+from kubemaint_devstack.etcd import EtcdServer
+
+
+def kubemaint(*args: str, endpoints: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "ETCD_ENDPOINTS"}
+    if endpoints is not None:
+        env["ETCD_ENDPOINTS"] = endpoints
+    return subprocess.run(
+        [sys.executable, "-m", "kubemaint.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+
+
+def test_on_status_off_round_trip(etcd: EtcdServer, unique_key: str) -> None:
+    service = unique_key.rsplit("/", 1)[1]
+    done = kubemaint(
+        "on",
+        service,
+        "--reason",
+        "db upgrade",
+        "--for",
+        "30m",
+        "--retry-after",
+        "120",
+        endpoints=etcd.endpoint,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"{unique_key}: maintenance on at revision" in done.stdout
+    state = parse(etcd.get(unique_key))
+    assert state.enabled
+    assert state.mode is Mode.FULL
+    assert state.reason == "db upgrade"
+    assert state.retry_after == 120
+    assert state.until is not None
+    assert timedelta(minutes=29) < state.until - datetime.now(UTC) <= timedelta(minutes=30)
+
+    status = kubemaint("status", service, "--json", "--endpoints", etcd.endpoint)
+    assert status.returncode == 0, status.stderr
+    document = json.loads(status.stdout)
+    assert document["maintenance"] is True
+    assert document["reason"] == "db upgrade"
+    assert document["revision"] == etcd.revision()
+
+    done = kubemaint("off", service, "--endpoints", etcd.endpoint)
+    assert done.returncode == 0, done.stderr
+    assert not parse(etcd.get(unique_key)).enabled
+    text = kubemaint("status", service, endpoints=etcd.endpoint)
+    assert text.returncode == 0
+    assert f"{unique_key}: maintenance off" in text.stdout
+    assert "replicas: 0 live" in text.stdout
+
+
+def test_read_only_until_and_a_custom_prefix(etcd: EtcdServer, unique_key: str) -> None:
+    until = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    prefix, service = unique_key.rsplit("/", 1)
+    stamp = until.isoformat().replace("+00:00", "Z")
+    done = kubemaint(
+        "on", service, "--read-only", "--until", stamp, "--prefix", prefix, endpoints=etcd.endpoint
+    )
+    assert done.returncode == 0, done.stderr
+    state = parse(etcd.get(unique_key))
+    assert state.mode is Mode.READ_ONLY
+    assert state.until == until
+
+
+async def test_status_lists_live_replicas_and_their_acks(etcd: EtcdServer, unique_key: str) -> None:
+    service = unique_key.rsplit("/", 1)[1]
+    config = ManagerConfig(key=unique_key, etcd=EtcdConfig.from_endpoints(etcd.endpoint), instance="pod-a")
+    revision = etcd.put(unique_key, "true")
+    async with Manager(config):
+        for _ in range(100):  # the CLI runs in a thread: the manager's loop must keep running
+            status = await asyncio.to_thread(kubemaint, "status", service, "--json", endpoints=etcd.endpoint)
+            document = json.loads(status.stdout)
+            if document["replicas"]["acknowledged"] == 1:
+                break
+        assert document["replicas"] == {"live": 1, "acknowledged": 1}
+        assert document["acks"][0]["instance"] == "pod-a"
+        assert document["acks"][0]["revision"] == revision
+        text = (await asyncio.to_thread(kubemaint, "status", service, endpoints=etcd.endpoint)).stdout
+        assert "pod-a: on, revision" in text
+        assert "(current)" in text
+
+
+def test_a_malformed_value_makes_status_fail(etcd: EtcdServer, unique_key: str) -> None:
+    etcd.put(unique_key, "{nope")
+    status = kubemaint("status", unique_key.rsplit("/", 1)[1], endpoints=etcd.endpoint)
+    assert status.returncode == 1
+    assert "MALFORMED" in status.stdout
+
+
+def test_unreachable_etcd_is_one_clear_line_and_exit_1() -> None:
+    done = kubemaint("off", "svc", "--endpoints", "127.0.0.1:9", "--timeout", "0.5")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0] == "kubemaint: error: cannot reach etcd at 127.0.0.1:9 (--endpoints or ETCD_ENDPOINTS)"
+
+
+def test_bad_usage_exits_2_with_the_reason() -> None:
+    done = kubemaint("on", "svc", "--for", "soon", "--endpoints", "127.0.0.1:9")
+    assert done.returncode == 2
+    assert "not a duration" in done.stderr
+    done = kubemaint("on", "svc", "--endpoints", "ftp://nowhere")
+    assert done.returncode == 2
+    assert "etcd endpoint" in done.stderr

@@ -1,0 +1,167 @@
+"""PoolHandler against a real PostgreSQL: the server connections shrink and come back, no query fails."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import asyncpg
+import pytest
+from kubemaint.pgpool import PoolHandler
+from kubemaint.state import MaintenanceState, Mode
+from kubemaint_devstack.postgres import PostgresServer
+
+FULL = MaintenanceState(enabled=True)
+READ_ONLY = MaintenanceState(enabled=True, mode=Mode.READ_ONLY)
+OFF = MaintenanceState()
+
+
+@dataclass
+class Load:
+    """Workers that query through the handler without pause, counting successes and failures."""
+
+    handler: PoolHandler
+    workers: int = 16
+    ok: int = 0
+    errors: list[BaseException] = field(default_factory=list)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._work(i)) for i in range(self.workers)]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+
+    async def _work(self, worker: int) -> None:
+        while not self._stop.is_set():
+            try:
+                value = await self.handler.fetchval("select $1::int from pg_sleep(0.005)", worker)
+                assert value == worker
+                self.ok += 1
+            except Exception as exc:
+                self.errors.append(exc)
+                await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def counter(postgres: PostgresServer) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(postgres.dsn_for("postgres"))
+    yield connection
+    await connection.close()
+
+
+async def server_connections(counter: asyncpg.Connection, application: str) -> int:
+    return int(
+        await counter.fetchval(
+            "select count(*) from pg_stat_activity where application_name = $1", application
+        )
+    )
+
+
+async def eventually_count(
+    counter: asyncpg.Connection, application: str, check: object, within: float = 10.0
+) -> int:
+    assert callable(check)
+    async with asyncio.timeout(within):
+        while True:
+            count = await server_connections(counter, application)
+            if check(count):
+                return count
+            await asyncio.sleep(0.05)
+
+
+def make_handler(postgres: PostgresServer, database: str, application: str, **sizes: int) -> PoolHandler:
+    return PoolHandler(
+        dsn=postgres.dsn_for(database), server_settings={"application_name": application}, **sizes
+    )
+
+
+async def test_pool_shrinks_to_the_maintenance_max_and_restores_without_a_failed_query(
+    postgres: PostgresServer, fresh_database: str, counter: asyncpg.Connection
+) -> None:
+    application = f"kubemaint-pool-{secrets.token_hex(4)}"
+    handler = make_handler(postgres, fresh_database, application, min_size=2, max_size=8, maintenance_max=1)
+    await handler.open()
+    load = Load(handler)
+    load.start()
+    try:
+        assert await eventually_count(counter, application, lambda n: n >= 4) <= 8
+        await handler.on_start(FULL)
+        assert await server_connections(counter, application) <= 1  # the old pool is closed on return
+        served_in_maintenance = load.ok
+        await asyncio.sleep(0.5)
+        assert await server_connections(counter, application) <= 1
+        assert load.ok > served_in_maintenance  # still serving, through one connection
+        stats = handler.stats()
+        assert (stats["max"], stats["mode"], stats["size"]) == (1, "maintenance", 1)
+        await handler.on_end(OFF)
+        assert await eventually_count(counter, application, lambda n: n >= 4) <= 8
+        assert handler.stats()["max"] == 8
+        assert handler.stats()["mode"] == "normal"
+    finally:
+        await load.stop()
+        await handler.close()
+    assert load.errors == []
+    assert load.ok > 100
+    assert await eventually_count(counter, application, lambda n: n == 0) == 0
+
+
+async def test_read_only_keeps_serving_reads_with_its_own_limit(
+    postgres: PostgresServer, fresh_database: str, counter: asyncpg.Connection
+) -> None:
+    application = f"kubemaint-pool-{secrets.token_hex(4)}"
+    handler = make_handler(
+        postgres, fresh_database, application, min_size=1, max_size=8, maintenance_max=1, readonly_max=3
+    )
+    await handler.open()
+    load = Load(handler)
+    load.start()
+    try:
+        await eventually_count(counter, application, lambda n: n >= 4)
+        await handler.on_start(READ_ONLY)
+        assert await server_connections(counter, application) <= 3
+        assert handler.stats()["mode"] == "read-only"
+        await handler.on_start(FULL)  # switching mode to full shrinks further
+        assert await server_connections(counter, application) <= 1
+        await handler.on_end(OFF)
+    finally:
+        await load.stop()
+        await handler.close()
+    assert load.errors == []
+
+
+async def test_read_only_without_a_limit_leaves_the_pool_alone(
+    postgres: PostgresServer, fresh_database: str
+) -> None:
+    application = f"kubemaint-pool-{secrets.token_hex(4)}"
+    handler = make_handler(postgres, fresh_database, application, min_size=1, max_size=5)
+    await handler.open()
+    try:
+        await handler.on_start(READ_ONLY)
+        assert handler.stats()["max"] == 5
+        assert handler.resizes == 0
+        assert await handler.fetchval("select 1") == 1
+    finally:
+        await handler.close()
+
+
+async def test_a_connection_held_across_a_resize_keeps_working(
+    postgres: PostgresServer, fresh_database: str, counter: asyncpg.Connection
+) -> None:
+    application = f"kubemaint-pool-{secrets.token_hex(4)}"
+    handler = make_handler(postgres, fresh_database, application, min_size=1, max_size=4, maintenance_max=1)
+    handler.retire_timeout = 0.5
+    await handler.open()
+    try:
+        async with handler.acquire() as held:
+            await handler.on_start(FULL)  # returns after retire_timeout; the old pool retires later
+            assert await held.fetchval("select 42") == 42
+            assert handler.stats()["retiring"] == 1
+        await eventually_count(counter, application, lambda n: n <= 1)
+        assert handler.stats()["retiring"] == 0
+    finally:
+        await handler.close()

@@ -1,0 +1,113 @@
+"""Pure pieces of the library: endpoint parsing, the acknowledgement format, CLI durations, InFlight."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from kubemaint.acks import Ack, ack_key, acks_prefix, decode_ack, encode_ack
+from kubemaint.cli import UsageError, build_parser, parse_duration
+from kubemaint.client import EtcdConfig
+from kubemaint.inflight import InFlight
+from kubemaint.state import MaintenanceState, Mode, StateParseError
+
+AT = datetime(2026, 12, 1, 2, 0, 3, tzinfo=UTC)
+
+
+def test_endpoints_accept_urls_and_host_port_pairs() -> None:
+    config = EtcdConfig.from_endpoints(" http://127.0.0.1:2379, etcd-1.shop:2379 ,,")
+    assert config.endpoints == ("127.0.0.1:2379", "etcd-1.shop:2379")
+
+
+@pytest.mark.parametrize("text", ["", " , ", "ftp://a:1", "http://a", "justahost"])
+def test_bad_endpoints_are_refused_with_the_value(text: str) -> None:
+    with pytest.raises(ValueError, match="etcd endpoint"):
+        EtcdConfig.from_endpoints(text)
+
+
+def test_https_needs_a_ca_file() -> None:
+    with pytest.raises(ValueError, match="CA"):
+        EtcdConfig.from_endpoints("https://a:2379")
+    assert EtcdConfig.from_endpoints("https://a:2379", ca_file="/ca.pem").ca_file == "/ca.pem"
+
+
+def test_the_password_never_shows_in_repr() -> None:
+    config = EtcdConfig(username="root", password="hunter2")
+    assert "hunter2" not in repr(config)
+
+
+def test_client_certificates_come_in_pairs_with_a_ca() -> None:
+    with pytest.raises(ValueError, match="both"):
+        EtcdConfig(cert_file="/c.pem", ca_file="/ca.pem")
+    with pytest.raises(ValueError, match="ca_file"):
+        EtcdConfig(cert_file="/c.pem", key_file="/k.pem")
+
+
+def test_ack_keys_live_under_the_maintenance_key() -> None:
+    assert acks_prefix("/maintenance/users") == "/maintenance/users/acks/"
+    assert ack_key("/maintenance/users/", "pod-1") == "/maintenance/users/acks/pod-1"
+    with pytest.raises(ValueError, match="instance"):
+        ack_key("/maintenance/users", "a/b")
+
+
+def test_an_ack_round_trips_through_its_json() -> None:
+    state = MaintenanceState(enabled=True, mode=Mode.READ_ONLY)
+    ack = Ack.of("pod-1", 42, state, in_flight=0, drained=True, source="etcd", at=AT)
+    raw = encode_ack(ack)
+    assert '"revision":42' in raw
+    assert '"inFlight":0' in raw
+    assert '"maintenance":true' in raw
+    assert decode_ack("pod-1", raw) == ack
+
+
+def test_an_ack_of_off_has_no_mode() -> None:
+    ack = Ack.of("p", 7, MaintenanceState(), in_flight=3, drained=False, source="last-known", at=AT)
+    assert ack.mode is None
+    assert decode_ack("p", encode_ack(ack)).in_flight == 3
+
+
+@pytest.mark.parametrize(
+    "raw", ["not json", "[]", '{"revision": "1", "maintenance": true}', '{"revision": 1}']
+)
+def test_a_malformed_ack_is_refused(raw: str) -> None:
+    with pytest.raises(StateParseError):
+        decode_ack("p", raw)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1d", 86400), (" 5M ", 300)],
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "30", "m", "1x", "0s", "-5m", "1h 30m", "1.5h"])
+def test_bad_durations_are_usage_errors(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_duration(text)
+
+
+def test_for_and_until_exclude_each_other() -> None:
+    parser = build_parser()
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["on", "svc", "--for", "5m", "--until", "2026-12-01T03:00:00Z"])
+    assert exit_info.value.code == 2
+    args = parser.parse_args(["on", "svc", "--read-only", "--retry-after", "30", "--reason", "db"])
+    assert (args.read_only, args.retry_after, args.reason) == (True, 30, "db")
+
+
+async def test_in_flight_waits_for_writes_only_when_asked() -> None:
+    in_flight = InFlight()
+    with in_flight.track(write=False):
+        in_flight.enter(write=True)
+        assert (in_flight.count, in_flight.writes) == (2, 1)
+        assert not await in_flight.wait_idle(0.05, writes_only=True)
+        waiter = asyncio.create_task(in_flight.wait_idle(5.0, writes_only=True))
+        await asyncio.sleep(0.01)
+        in_flight.exit(write=True)
+        assert await waiter
+        assert not await in_flight.wait_idle(0.05)
+    assert await in_flight.wait_idle(0.05)
+    assert (in_flight.count, in_flight.writes) == (0, 0)
