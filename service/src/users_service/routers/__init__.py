@@ -1,0 +1,1 @@
+"""One router per resource: ``users`` (the API), ``ops`` (health, probes, stats, metrics), ``debug``."""

@@ -1,0 +1,119 @@
+"""Everything one running service holds, built from :class:`Settings` in :func:`create_app` and started
+and stopped by the app's lifespan: the maintenance manager, the pool handler, the repository, the metrics.
+
+Nothing here connects anywhere when built; :meth:`Runtime.start` does, inside the running loop.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kubemaint.client import EtcdConfig
+from kubemaint.manager import LossPolicy, Manager, ManagerConfig, default_instance
+from kubemaint.pgpool import PoolHandler
+from prometheus_client import CollectorRegistry
+
+from users_service.database import Database
+from users_service.maintenance_metrics import MaintenanceCollector
+from users_service.repository import UserRepository
+from users_service.request_metrics import RequestMetrics
+from users_service.settings import Settings
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger(__name__)
+
+
+def _etcd_config(settings: Settings) -> EtcdConfig:
+    def path(value: object) -> str | None:
+        return None if value is None else str(value)
+
+    return EtcdConfig.from_endpoints(
+        settings.etcd_endpoints,
+        ca_file=path(settings.etcd_ca_file),
+        cert_file=path(settings.etcd_cert_file),
+        key_file=path(settings.etcd_key_file),
+        username=settings.etcd_username,
+        password=settings.etcd_password.get_secret_value() if settings.etcd_password else None,
+    )
+
+
+class Runtime:
+    """The service's long-lived parts."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.instance = settings.instance_name or default_instance()
+        self.manager = Manager(
+            ManagerConfig(
+                key=settings.key,
+                etcd=_etcd_config(settings),
+                instance=self.instance,
+                drain_timeout=settings.drain_timeout,
+                on_etcd_loss=LossPolicy(settings.maintenance_on_etcd_loss),
+                loss_grace=settings.maintenance_loss_grace,
+            )
+        )
+        self.pool = PoolHandler(
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            maintenance_max=settings.db_pool_maintenance_max,
+            readonly_max=settings.db_pool_readonly_max,
+            retire_timeout=max(settings.drain_timeout, 1.0),
+            host=settings.db_host,
+            port=settings.db_port,
+            user=settings.db_user,
+            password=settings.db_password.get_secret_value() or None,
+            database=settings.db_name,
+            timeout=5.0,
+            server_settings={"application_name": f"{settings.service_name}/{self.instance}"[:63]},
+        )
+        self.manager.register(self.pool)
+        self.database = Database(self.pool, seed=settings.seed_sample_data, state=lambda: self.manager.state)
+        self.users = UserRepository(self.database)
+        self.registry = CollectorRegistry()
+        self.request_metrics = RequestMetrics(self.registry)
+        self.registry.register(
+            MaintenanceCollector(self.manager, self.pool, lambda: self.database.schema_ready)
+        )
+
+    @property
+    def schema_ready(self) -> bool:
+        return self.database.schema_ready
+
+    async def start(self) -> None:
+        """Open the pool and create the schema (or keep trying), then read the maintenance key."""
+        await self.database.start()
+        await self.manager.start()
+        state = self.manager.state
+        log.info(
+            "users-service started: instance %s, key %s, maintenance %s (source %s, revision %d)",
+            self.instance,
+            self.settings.key,
+            state.label,
+            self.manager.source,
+            self.manager.revision,
+        )
+
+    async def stop(self) -> None:
+        """Stop following etcd (the ack goes), then close the pool."""
+        await self.manager.stop()
+        await self.database.stop()
+        log.info("users-service stopped: pool closed")
+
+    def handler_health(self) -> dict[str, bool]:
+        return {handler.name: handler.health() for handler in self.manager.handlers}
+
+    def stats(self) -> dict[str, object]:
+        maintenance = self.manager.stats()
+        return {
+            "service": self.settings.service_name,
+            "instance": self.instance,
+            "key": self.settings.key,
+            "maintenance": maintenance,
+            "pool": self.pool.stats(),
+            "inFlight": self.manager.in_flight.count,
+            "transitions": self.manager.transitions,
+            "schemaReady": self.database.schema_ready,
+            "databaseError": self.database.last_error,
+        }

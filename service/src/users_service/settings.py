@@ -1,0 +1,256 @@
+"""The service's configuration: one pydantic-settings class, read from the environment only.
+
+Every variable of DESIGN.md ("The users service", Configuration) is a field here; the field name upper-cased
+is the variable. :func:`load_settings` turns a validation failure into :class:`ConfigurationError`, whose
+message is one line naming the variable, never showing a secret's value.
+
+A few variables beyond DESIGN.md's list, each with a safe default:
+
+* ``HOST`` (``0.0.0.0``): the address uvicorn binds.
+* ``INSTANCE_NAME``: this replica's name in its acknowledgement key; default ``POD_NAME`` when set, else
+  ``<hostname>-<pid>`` (kubemaint's default).
+* ``MAX_BODY_BYTES`` (1 MiB): larger request bodies are refused with 413.
+* ``MAINTENANCE_LOSS_GRACE`` (10 s): how long etcd may be lost before ``MAINTENANCE_ON_ETCD_LOSS`` applies.
+* ``USERS_SERVICE_DEBUG_SLOW`` (false): enables ``GET /debug/slow?seconds=`` (a real ``pg_sleep`` on the
+  database), used by the tests and benchmarks to hold a request open across a maintenance flip. Never set
+  it in production.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Final, Literal, Self
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = ["ConfigurationError", "Settings", "load_settings"]
+
+_DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+_SERVICE_NAME: Final = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_ENDPOINT: Final = re.compile(r"^(https?://)?(\[[0-9A-Fa-f:.]+\]|[^\s/,:\[\]]+):\d{1,5}/?$")
+
+
+def _duration_seconds(value: object) -> object:
+    """Accept ``30``, ``2.5``, ``30s``, ``500ms`` or ``1m`` (Kubernetes users write units)."""
+    if not isinstance(value, str):
+        return value
+    match = _DURATION.match(value)
+    if match is None:
+        raise ValueError("must be a number of seconds, optionally with a unit: 30, 30s, 500ms, 1m")
+    number = float(match.group(1))
+    unit = match.group(2) or "s"
+    return number / 1000 if unit == "ms" else number * 60 if unit == "m" else number
+
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+Seconds = Annotated[float, BeforeValidator(_duration_seconds), Field(ge=0, le=3600)]
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)]
+LogFormat = Annotated[Literal["json", "console"], BeforeValidator(_lower)]
+LossPolicyName = Annotated[Literal["last-known", "open", "closed"], BeforeValidator(_lower)]
+PoolSize = Annotated[int, Field(ge=0, le=1000)]
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one ``users-service`` process."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", frozen=True, env_ignore_empty=True
+    )
+
+    db_host: str = Field(default="localhost", min_length=1)
+    db_port: int = Field(default=5432, ge=1, le=65535)
+    db_user: str = Field(default="postgres", min_length=1)
+    db_password: SecretStr = SecretStr("")
+    db_name: str = Field(default="users", min_length=1, max_length=63)
+    db_pool_min: PoolSize = 1
+    db_pool_max: Annotated[int, Field(ge=1, le=1000)] = 10
+    db_pool_maintenance_max: Annotated[int, Field(ge=1, le=1000)] = 1
+    db_pool_readonly_max: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+    etcd_endpoints: str = "http://127.0.0.1:2379"
+    etcd_ca_file: Path | None = None
+    etcd_cert_file: Path | None = None
+    etcd_key_file: Path | None = None
+    etcd_username: str | None = None
+    etcd_password: SecretStr | None = None
+
+    service_name: str = "users-service"
+    maintenance_key: str | None = None
+    drain_timeout: Seconds = 30.0
+    maintenance_bypass_secret: SecretStr | None = None
+    maintenance_on_etcd_loss: LossPolicyName = "last-known"
+    maintenance_loss_grace: Seconds = 10.0
+    readiness_follows_maintenance: bool = False
+    seed_sample_data: bool = True
+
+    host: str = Field(default="0.0.0.0", min_length=1)
+    port: int = Field(default=8081, ge=1, le=65535)
+    instance_name: str | None = None
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = "json"
+    users_service_debug_slow: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment only (plus keyword arguments, for tests): no .env file, no secrets directory."""
+        return init_settings, env_settings
+
+    @field_validator("etcd_endpoints")
+    @classmethod
+    def _check_endpoints(cls, value: str) -> str:
+        endpoints = [part.strip() for part in value.split(",") if part.strip()]
+        if not endpoints:
+            raise ValueError("must list at least one endpoint, e.g. http://etcd:2379")
+        for endpoint in endpoints:
+            if not _ENDPOINT.match(endpoint):
+                raise ValueError(f"{endpoint!r} is not host:port or an http(s)://host:port URL")
+        return ",".join(endpoints)
+
+    @field_validator("service_name")
+    @classmethod
+    def _check_service_name(cls, value: str) -> str:
+        if not _SERVICE_NAME.match(value):
+            raise ValueError("must be a DNS label: lower-case letters, digits and '-', at most 63")
+        return value
+
+    @field_validator("maintenance_key")
+    @classmethod
+    def _check_key(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or value != value.strip()):
+            raise ValueError("must be a non-empty etcd key without surrounding space")
+        return value
+
+    @field_validator("etcd_username", "instance_name")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("etcd_ca_file", "etcd_cert_file", "etcd_key_file")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{str(value)!r} is not a readable file")
+        return value
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Self:
+        if self.db_pool_min > self.db_pool_max:
+            raise ValueError(
+                f"DB_POOL_MIN ({self.db_pool_min}) must not exceed DB_POOL_MAX ({self.db_pool_max})"
+            )
+        if self.db_pool_maintenance_max > self.db_pool_max:
+            raise ValueError(
+                f"DB_POOL_MAINTENANCE_MAX ({self.db_pool_maintenance_max}) must not exceed "
+                f"DB_POOL_MAX ({self.db_pool_max})"
+            )
+        if self.db_pool_readonly_max is not None and self.db_pool_readonly_max > self.db_pool_max:
+            raise ValueError(
+                f"DB_POOL_READONLY_MAX ({self.db_pool_readonly_max}) must not exceed "
+                f"DB_POOL_MAX ({self.db_pool_max})"
+            )
+        if "https://" in self.etcd_endpoints and self.etcd_ca_file is None:
+            raise ValueError("ETCD_CA_FILE must be set for https:// ETCD_ENDPOINTS")
+        if self.etcd_cert_file is not None and self.etcd_ca_file is None:
+            raise ValueError("ETCD_CA_FILE must be set with ETCD_CERT_FILE")
+        if (self.etcd_cert_file is None) != (self.etcd_key_file is None):
+            raise ValueError("ETCD_CERT_FILE and ETCD_KEY_FILE must be set together")
+        if (self.etcd_username is None) != (self.etcd_password is None):
+            raise ValueError("ETCD_USERNAME and ETCD_PASSWORD must be set together")
+        secret = self.maintenance_bypass_secret
+        if secret is not None and 0 < len(secret.get_secret_value()) < 16:
+            raise ValueError("MAINTENANCE_BYPASS_SECRET must be at least 16 characters (or unset)")
+        return self
+
+    @property
+    def key(self) -> str:
+        """The etcd key watched: ``MAINTENANCE_KEY``, default ``/maintenance/<SERVICE_NAME>``."""
+        return self.maintenance_key or f"/maintenance/{self.service_name}"
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return tuple(self.etcd_endpoints.split(","))
+
+    @property
+    def bypass_secret(self) -> str | None:
+        """The bypass secret, or ``None`` when unset or empty (no secret means no bypass)."""
+        if self.maintenance_bypass_secret is None:
+            return None
+        return self.maintenance_bypass_secret.get_secret_value() or None
+
+    @property
+    def readonly_pool_max(self) -> int:
+        return self.db_pool_max if self.db_pool_readonly_max is None else self.db_pool_readonly_max
+
+
+class _MappingSettings(Settings):
+    """:class:`Settings` read from a given mapping only (tests), never from ``os.environ``."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+class ConfigurationError(Exception):
+    """A bad environment variable; ``str()`` is one line naming it."""
+
+
+_SECRET_FIELDS: Final = frozenset({"db_password", "etcd_password", "maintenance_bypass_secret"})
+
+
+def _describe(error: ValidationError) -> str:
+    parts: list[str] = []
+    for item in error.errors(include_url=False):
+        message = str(item["msg"]).removeprefix("Value error, ")
+        field = str(item["loc"][0]) if item["loc"] else ""
+        if not field:
+            parts.append(message)
+            continue
+        shown = "" if field in _SECRET_FIELDS else f" (got {item['input']!r})"
+        parts.append(f"{field.upper()}: {message}{shown}")
+    return "; ".join(parts)
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate the configuration; raise :class:`ConfigurationError` with one clear line.
+
+    ``environ`` replaces the process environment (for tests); by default ``os.environ`` is read.
+    """
+    try:
+        if environ is None:
+            return Settings()
+        names = set(Settings.model_fields)
+        values = {k.lower(): v for k, v in environ.items() if k.lower() in names and v != ""}
+        return _MappingSettings.model_validate(values)
+    except ValidationError as error:
+        raise ConfigurationError(_describe(error)) from None

@@ -1,0 +1,150 @@
+"""The ``users-service`` console script as real processes: configuration errors, several replicas starting
+at once on an empty database, start-up during maintenance, and a graceful SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+from kubemaint_devstack.etcd import EtcdServer
+from kubemaint_devstack.postgres import PostgresServer
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DB_PORT", "not-a-port"),
+        ("PORT", "99999"),
+        ("LOG_FORMAT", "yaml"),
+        ("DRAIN_TIMEOUT", "forever"),
+        ("MAINTENANCE_ON_ETCD_LOSS", "panic"),
+        ("ETCD_ENDPOINTS", "etcd-without-port"),
+        ("SEED_SAMPLE_DATA", "perhaps"),
+    ],
+)
+def test_a_bad_environment_value_fails_start_up_naming_the_variable(
+    start_process, variable: str, value: str
+) -> None:
+    service = start_process(**{variable: value})
+    code = service.wait(30)
+    output = service.log()
+    assert code == 2, output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    assert variable in lines[0]
+    assert "Traceback" not in output
+    assert lines[0].startswith("users-service: invalid configuration:")
+
+
+def test_a_bad_secret_is_named_but_never_shown(start_process) -> None:
+    service = start_process(MAINTENANCE_BYPASS_SECRET="tiny-secret")
+    assert service.wait(30) == 2
+    assert "MAINTENANCE_BYPASS_SECRET" in service.log()
+    assert "tiny-secret" not in service.log()
+
+
+def test_several_replicas_starting_at_once_on_an_empty_database_all_succeed(
+    start_process, postgres: PostgresServer, fresh_database: str
+) -> None:
+    replicas = [start_process() for _ in range(4)]
+    for replica in replicas:
+        replica.wait_ready("/readyz", timeout=60)
+    for replica in replicas:
+        response = httpx.get(f"{replica.url}/users", timeout=5)
+        assert response.status_code == 200
+        assert len(response.json()) == 3
+    assert postgres.psql("select count(*) from users", database=fresh_database) == "3"
+    tables = postgres.psql(
+        "select count(*) from pg_tables where tablename = 'users'", database=fresh_database
+    )
+    assert tables == "1"
+
+
+def test_a_process_started_during_maintenance_starts_in_it(
+    start_process, etcd: EtcdServer, unique_key: str
+) -> None:
+    etcd.put(unique_key, json.dumps({"enabled": True, "reason": "started inside", "retryAfter": 120}))
+    service = start_process()
+    service.wait_ready("/livez")
+    first = httpx.get(f"{service.url}/users", timeout=5)
+    assert first.status_code == 503
+    assert first.headers["retry-after"] == "120"
+    assert first.json()["reason"] == "started inside"
+
+
+def test_sigterm_stops_admitting_drains_in_flight_work_and_closes_the_pool(
+    start_process, etcd: EtcdServer, unique_key: str, postgres: PostgresServer, fresh_database: str
+) -> None:
+    service = start_process(DRAIN_TIMEOUT="20")
+    service.wait_ready("/readyz")
+    ack_key = f"{unique_key}/acks/"
+    assert etcd.etcdctl("get", "--prefix", "--keys-only", ack_key).strip()
+
+    results: dict[str, httpx.Response | Exception] = {}
+
+    def slow_request() -> None:
+        try:
+            results["slow"] = httpx.get(f"{service.url}/debug/slow", params={"seconds": 3}, timeout=30)
+        except Exception as exc:  # reported by the assertion below
+            results["slow"] = exc
+
+    worker = threading.Thread(target=slow_request)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{service.url}/stats", timeout=5).json()["inFlight"] < 1:
+        assert time.monotonic() < deadline, "the slow request never started"
+        time.sleep(0.02)
+
+    service.signal(signal.SIGTERM)
+    refused = False
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline and not refused:
+        try:
+            httpx.get(f"{service.url}/livez", timeout=0.5)
+        except httpx.TransportError:
+            refused = True
+        time.sleep(0.05)
+    assert refused, "new connections were still accepted after SIGTERM"
+    assert service.process.poll() is None, "the process exited before the in-flight request finished"
+
+    worker.join(30)
+    slow = results["slow"]
+    assert isinstance(slow, httpx.Response), slow
+    assert slow.status_code == 200
+    assert slow.json() == {"slept": 3.0}
+    assert service.wait(30) == 0, service.log()
+    log = service.log()
+    assert "pool closed" in log
+    assert "Traceback" not in log
+    connections = postgres.psql(
+        f"select count(*) from pg_stat_activity where datname = '{fresh_database}' "
+        "and application_name like 'users-service/%'",
+        database="postgres",
+    )
+    assert connections == "0"
+    assert not etcd.etcdctl("get", "--prefix", "--keys-only", ack_key).strip()
+
+
+def test_the_console_script_is_installed() -> None:
+    result = subprocess.run([sys.executable, "-c", "import users_service.__main__"], check=False)
+    assert result.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [({"DB_PASSWORD": "wrong-password"}, "DB_PASSWORD"), ({"DB_NAME": "no_such_database"}, "DB_NAME")],
+)
+def test_refused_credentials_or_a_missing_database_fail_start_up(
+    start_process, overrides: dict[str, str], named: str
+) -> None:
+    service = start_process(**overrides)
+    assert service.wait(60) != 0
+    log = service.log()
+    assert named in log
+    assert "wrong-password" not in log
