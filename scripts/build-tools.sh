@@ -13,7 +13,7 @@ mkdir -p "$bin"
 export GOCACHE=$cache/go-build GOMODCACHE=$cache/go-mod GOFLAGS=-modcacherw GOTOOLCHAIN=local CGO_ENABLED=0
 
 HELM_VERSION=v3.22.0
-TILT_VERSION=v0.37.3
+TILT_VERSION=v0.37.6
 
 log() { printf '[build-tools] %s\n' "$*" >&2; }
 
@@ -68,7 +68,10 @@ build_k8s() {
 build_tilt() {
   if built tilt "$TILT_VERSION"; then return; fi
   log "building tilt $TILT_VERSION"
-  (cd "$root/tools/tilt" && go build -trimpath -o "$bin/tilt" github.com/tilt-dev/tilt/cmd/tilt)
+  # cgo: tilt's Tiltfile language server parses with tree-sitter (C). ldflags: what goreleaser stamps.
+  (cd "$root/tools/tilt" && CGO_ENABLED=1 go build -trimpath \
+      -ldflags "-s -w -X main.version=${TILT_VERSION#v} -X main.date=1970-01-01" \
+      -o "$bin/tilt" github.com/tilt-dev/tilt/cmd/tilt)
   mark tilt "$TILT_VERSION"
 }
 

@@ -1,0 +1,37 @@
+{{/* Names of the users-service chart's objects. */}}
+
+{{- define "users-service.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Release-scoped name; the release name alone when it already contains the chart name. */}}
+{{- define "users-service.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "users-service.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* The etcd key the operator writes for this service: <prefix>/<serviceName> unless set. */}}
+{{- define "users-service.maintenanceKey" -}}
+{{- default (printf "%s/%s" (trimSuffix "/" .Values.maintenance.prefix) .Values.serviceName) .Values.maintenance.key }}
+{{- end }}
+
+{{/* The Secret holding the database password: an existing one, or the chart's. */}}
+{{- define "users-service.databaseSecret" -}}
+{{- default (printf "%s-db" (include "users-service.fullname" .)) (tpl .Values.database.existingSecret .) }}
+{{- end }}
+
+{{- define "users-service.bypassSecret" -}}
+{{- default (printf "%s-bypass" (include "users-service.fullname" .)) .Values.maintenance.bypass.existingSecret }}
+{{- end }}

@@ -1,0 +1,145 @@
+"""values.yaml is fully commented, and values.schema.json rejects bad values: unknown keys, wrong types,
+negative replica counts (checked by helm itself, as `helm install` would)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from bundlekit import CHART_NAMES, CHARTS, STACK, Helm
+
+SUBCHARTS = {"kubemaint-operator", "users-service", "postgres", "etcd"}
+
+# (chart, --set argument, text that helm's schema error must contain)
+BAD_VALUES = [
+    # unknown keys, at the top and nested, in every chart
+    *[(chart, "unknownKey=1", "additional properties 'unknownKey' not allowed") for chart in CHART_NAMES],
+    ("users-service", "database.pool.maximum=5", "additional properties 'maximum' not allowed"),
+    (STACK, "users-service.databse.host=x", "additional properties 'databse' not allowed"),
+    # wrong types
+    ("kubemaint-operator", "crds.keep=yes", "got string, want boolean"),
+    ("users-service", "port=http", "got string, want integer"),
+    ("users-service", "maintenance.onEtcdLoss=sometimes", "value must be one of"),
+    ("postgres", "persistence.enabled=sure", "got string, want boolean"),
+    ("etcd", "clientPort=two", "got string, want integer"),
+    (STACK, "postgres.auth=plain", "got string, want object"),
+    # negative replica counts
+    ("kubemaint-operator", "replicaCount=-1", "minimum"),
+    ("users-service", "replicaCount=-2", "minimum"),
+    ("etcd", "replicaCount=-1", "value must be one of"),
+    (STACK, "users-service.replicaCount=-1", "minimum"),
+    # the umbrella refuses a readiness gate without the operator (pods would never be Ready)
+    (STACK, "kubemaint-operator.enabled=false", "value must be false"),
+]
+
+
+@pytest.mark.parametrize(
+    ("chart", "setting", "message"), BAD_VALUES, ids=[f"{c}:{s}" for c, s, _ in BAD_VALUES]
+)
+def test_schema_rejects_bad_values(helm: Helm, chart: str, setting: str, message: str) -> None:
+    value = setting.split("=", 1)[1]
+    flag = "--set" if value in ("true", "false") or re.fullmatch(r"-?\d+", value) else "--set-string"
+    result = helm.run("template", "bad", CHARTS / chart, flag, setting, check=False)
+    assert result.returncode != 0, f"{chart} accepted {setting}"
+    assert "don't meet the specifications of the schema" in result.stderr, result.stderr
+    assert message in result.stderr, result.stderr
+
+
+def test_schema_accepts_the_documented_alternatives(helm: Helm) -> None:
+    """The same keys with good values render: the rejections above are about the values, not the keys."""
+    settings = [
+        "users-service.replicaCount=0",
+        "kubemaint-operator.enabled=false",
+        "users-service.readinessGate.enabled=false",
+        "etcd.replicaCount=3",
+    ]
+    helm.run("template", "good", CHARTS / STACK, *[arg for s in settings for arg in ("--set", s)])
+
+
+def _schema_node(schema: dict[str, Any], path: list[str]) -> dict[str, Any] | None:
+    node: dict[str, Any] | None = schema
+    for key in path:
+        if node is None or "properties" not in node:
+            return None
+        node = node["properties"].get(key)
+    return node
+
+
+def _schema_for(chart: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((CHARTS / chart / "values.schema.json").read_text())
+    return loaded
+
+
+def _uncommented_keys(chart: str) -> list[str]:
+    """Keys of values.yaml that the schema types but no comment line directly above describes.
+
+    Keys inside free-form objects (securityContext, resources, ...) are Kubernetes fields and need none.
+    In the umbrella chart, each block is checked against its sub-chart's schema.
+    """
+    lines = (CHARTS / chart / "values.yaml").read_text().splitlines()
+    missing: list[str] = []
+    stack: list[tuple[int, str]] = []
+    for number, line in enumerate(lines):
+        match = re.match(r"^(\s*)([A-Za-z0-9_.-]+):(.*)$", line)
+        if not match:
+            continue
+        indent, key = len(match.group(1)), match.group(2)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        path = [name for _, name in stack] + [key]
+        stack.append((indent, key))
+        if chart == STACK and path[0] in SUBCHARTS:
+            parent = _schema_node(_schema_for(path[0]), path[1:-1])
+        else:
+            parent = _schema_node(_schema_for(chart), path[:-1])
+        if parent is None or "properties" not in parent:
+            continue  # inside a free-form object
+        is_section = not match.group(3).strip()  # a block of keys, each checked on its own
+        previous = lines[number - 1].strip() if number else ""
+        if not is_section and not previous.startswith("#"):
+            missing.append(".".join(path))
+    return missing
+
+
+@pytest.mark.parametrize("chart", CHART_NAMES)
+def test_every_value_is_commented(chart: str) -> None:
+    assert _uncommented_keys(chart) == []
+
+
+@pytest.mark.parametrize("chart", CHART_NAMES)
+def test_defaults_validate_and_schema_is_closed(chart: str) -> None:
+    schema = _schema_for(chart)
+    assert schema["additionalProperties"] is False
+    values = yaml.safe_load((CHARTS / chart / "values.yaml").read_text())
+    top = set(schema["properties"])
+    assert set(values) <= top, f"{chart}: values.yaml keys missing from the schema: {set(values) - top}"
+
+
+def test_subcharts_accept_their_parent_condition_and_globals() -> None:
+    for chart in SUBCHARTS:
+        props = _schema_for(chart)["properties"]
+        assert props["enabled"] == {"type": "boolean"}, chart
+        assert props["global"]["type"] == "object", chart
+
+
+def _closed_objects(node: dict[str, Any], path: str, out: list[str]) -> None:
+    if "properties" in node:
+        if node.get("additionalProperties") is not False and path:
+            out.append(path)
+        for key, child in node["properties"].items():
+            _closed_objects(child, f"{path}.{key}" if path else key, out)
+
+
+@pytest.mark.parametrize("chart", sorted(SUBCHARTS))
+def test_every_typed_object_rejects_unknown_keys(chart: str) -> None:
+    open_objects: list[str] = []
+    _closed_objects(_schema_for(chart), "", open_objects)
+    assert open_objects == []
+
+
+def test_value_files_exist_for_every_chart() -> None:
+    assert all(Path(CHARTS / chart / "values.yaml").is_file() for chart in CHART_NAMES)

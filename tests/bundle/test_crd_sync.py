@@ -1,0 +1,81 @@
+"""The operator chart carries exact copies of k8s/base/crd/ and of the operator's ClusterRole, and
+scripts/crd-sync.sh --check notices any drift."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from bundlekit import CHARTS, ROOT, Helm, documents
+
+SCRIPT = ROOT / "scripts" / "crd-sync.sh"
+
+
+def _check(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(root / "scripts" / "crd-sync.sh"), "--check"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def _copy_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "k8s" / "base", root / "k8s" / "base")
+    shutil.copytree(CHARTS / "kubemaint-operator" / "files", root / "charts" / "kubemaint-operator" / "files")
+    (root / "scripts").mkdir()
+    shutil.copy(SCRIPT, root / "scripts")
+    return root
+
+
+def test_chart_copies_match_the_sources() -> None:
+    result = _check(ROOT)
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_fails_when_a_crd_is_edited(tmp_path: Path) -> None:
+    root = _copy_tree(tmp_path)
+    crd = root / "k8s" / "base" / "crd" / "kubemaint.io_maintenances.yaml"
+    crd.write_text(crd.read_text().replace("default: 60", "default: 61"))
+    result = _check(root)
+    assert result.returncode == 1
+    assert "kubemaint.io_maintenances.yaml differs" in result.stderr
+
+
+def test_check_fails_on_a_stale_copy_and_sync_repairs_it(tmp_path: Path) -> None:
+    root = _copy_tree(tmp_path)
+    (root / "charts" / "kubemaint-operator" / "files" / "crds" / "old.example_things.yaml").write_text("{}\n")
+    (root / "k8s" / "base" / "rbac" / "cluster_role.yaml").write_text("kind: ClusterRole\nrules: []\n")
+    result = _check(root)
+    assert result.returncode == 1
+    assert "old.example_things.yaml has no source" in result.stderr
+    assert "cluster_role.yaml differs" in result.stderr
+    subprocess.run(
+        ["bash", str(root / "scripts" / "crd-sync.sh")], check=True, capture_output=True, timeout=60
+    )
+    assert _check(root).returncode == 0
+
+
+def test_chart_renders_the_synced_crds_with_a_keep_policy(helm: Helm) -> None:
+    rendered = documents(helm.run("template", "k", CHARTS / "kubemaint-operator").stdout)
+    crds = {o["metadata"]["name"]: o for o in rendered if o["kind"] == "CustomResourceDefinition"}
+    sources = [
+        doc
+        for path in sorted((ROOT / "k8s" / "base" / "crd").glob("*.yaml"))
+        for doc in documents(path.read_text())
+    ]
+    assert sorted(crds) == sorted(doc["metadata"]["name"] for doc in sources)
+    for source in sources:
+        crd = crds[source["metadata"]["name"]]
+        assert crd["spec"] == source["spec"]
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def test_chart_grants_exactly_the_rules_of_k8s_base_rbac(helm: Helm) -> None:
+    rendered = documents(helm.run("template", "k", CHARTS / "kubemaint-operator").stdout)
+    (role,) = [o for o in rendered if o["kind"] == "ClusterRole"]
+    (source,) = [
+        o for o in documents((ROOT / "k8s" / "base" / "rbac" / "cluster_role.yaml").read_text())
+        if o["kind"] == "ClusterRole"
+    ]  # fmt: skip
+    assert role["rules"] == source["rules"]
