@@ -1,6 +1,7 @@
 """``users-service`` (or ``python -m users_service``): read the environment, configure logging, serve.
 
-A bad environment variable ends the process with one line on stderr naming it, and exit code 2.
+A bad environment variable, or database credentials that the server refuses, end the process with one line
+on stderr naming the variable, and exit code 2.
 
 SIGTERM is graceful (uvicorn): the listening socket closes at once (no new connections), idle keep-alive
 connections close, requests in progress finish (up to ``DRAIN_TIMEOUT``), then the lifespan stops the
@@ -9,6 +10,7 @@ maintenance manager (its acknowledgement goes) and closes the database pool. The
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import sys
@@ -17,6 +19,7 @@ from types import FrameType
 import uvicorn
 
 from users_service.app import create_app
+from users_service.database import check_credentials
 from users_service.logging_config import configure_logging
 from users_service.settings import ConfigurationError, load_settings
 
@@ -34,6 +37,10 @@ def main() -> None:
     except ConfigurationError as error:
         sys.stderr.write(f"users-service: invalid configuration: {error}\n")
         raise SystemExit(2) from None
+    problem = asyncio.run(check_credentials(settings.database_params))
+    if problem is not None:
+        sys.stderr.write(f"users-service: invalid configuration: {problem}\n")
+        raise SystemExit(2)
     configure_logging(settings.log_level, settings.log_format)
     signal.signal(signal.SIGTERM, _exit_cleanly)
     server = uvicorn.Server(

@@ -16,7 +16,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import Any, Final
 
 import asyncpg
 from kubemaint.pgpool import PoolHandler
@@ -25,7 +25,7 @@ from kubemaint.state import MaintenanceState
 from users_service.problems import database_unavailable, is_database_unavailable
 from users_service.schema import ensure_schema
 
-__all__ = ["Database"]
+__all__ = ["Database", "check_credentials"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,25 @@ ACQUIRE_TIMEOUT: Final = 10.0
 FIRST_ATTEMPT_TIMEOUT: Final = 10.0
 RETRY_START: Final = 0.5
 RETRY_CAP: Final = 5.0
+
+
+async def check_credentials(params: dict[str, Any]) -> str | None:
+    """One connection attempt before serving; the one-line problem if the server refuses who we are.
+
+    Refused credentials or a missing database are configuration errors and end start-up (exit code 2)
+    before uvicorn starts, so the operator reads one line instead of a lifespan traceback. An unreachable
+    server is not: the service starts and keeps trying (see :class:`Database`).
+    """
+    try:
+        connection = await asyncpg.connect(**params, timeout=FIRST_ATTEMPT_TIMEOUT)
+    except asyncpg.InvalidAuthorizationSpecificationError as exc:
+        return f"DB_USER / DB_PASSWORD: the database refused them ({type(exc).__name__})"
+    except asyncpg.InvalidCatalogNameError:
+        return f"DB_NAME: the server has no database {params.get('database')!r}"
+    except Exception:
+        return None
+    await connection.close()
+    return None
 
 
 class Database:

@@ -60,11 +60,7 @@ class Runtime:
             maintenance_max=settings.db_pool_maintenance_max,
             readonly_max=settings.db_pool_readonly_max,
             retire_timeout=max(settings.drain_timeout, 1.0),
-            host=settings.db_host,
-            port=settings.db_port,
-            user=settings.db_user,
-            password=settings.db_password.get_secret_value() or None,
-            database=settings.db_name,
+            **settings.database_params,
             timeout=5.0,
             server_settings={"application_name": f"{settings.service_name}/{self.instance}"[:63]},
         )

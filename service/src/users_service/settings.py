@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import (
     BeforeValidator,
@@ -200,6 +200,17 @@ class Settings(BaseSettings):
         if self.maintenance_bypass_secret is None:
             return None
         return self.maintenance_bypass_secret.get_secret_value() or None
+
+    @property
+    def database_params(self) -> dict[str, Any]:
+        """Keyword arguments for ``asyncpg.connect`` (and the pool): where and as whom to connect."""
+        return {
+            "host": self.db_host,
+            "port": self.db_port,
+            "user": self.db_user,
+            "password": self.db_password.get_secret_value() or None,
+            "database": self.db_name,
+        }
 
     @property
     def readonly_pool_max(self) -> int:

@@ -144,7 +144,8 @@ def test_refused_credentials_or_a_missing_database_fail_start_up(
     start_process, overrides: dict[str, str], named: str
 ) -> None:
     service = start_process(**overrides)
-    assert service.wait(60) != 0
+    assert service.wait(60) == 2
     log = service.log()
     assert named in log
+    assert "Traceback" not in log
     assert "wrong-password" not in log
