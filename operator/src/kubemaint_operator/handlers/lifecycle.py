@@ -1,0 +1,49 @@
+"""A Maintenance's life: reconcile on create, update and operator restart; end its part on delete.
+
+The delete handler makes kopf hold a finalizer on every object, so an object never goes before its part
+of the key and of the pods' gates has been ended, even when the operator was down at the time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from kubemaint_operator.kube import GROUP, PLURAL, VERSION
+from kubemaint_operator.model import MaintenanceObject, SpecError
+from kubemaint_operator.reconcile import Indexes, reconcile_object, release_object, resync_target
+from kubemaint_operator.runtime import runtime_of
+from kubemaint_operator.targets import target_of
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+async def apply_maintenance(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    """Write the key, gate the pods, publish the status."""
+    try:
+        await reconcile_object(runtime_of(memo), body, Indexes.from_kwargs(kwargs), reason="applied")
+    except SpecError as exc:
+        raise kopf.PermanentError(str(exc)) from None
+
+
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+async def change_maintenance(body: kopf.Body, old: Any, memo: Any, **kwargs: Any) -> None:
+    """Re-apply a changed spec; when ``spec.etcd`` moved the key, re-merge the old key without this object."""
+    runtime = runtime_of(memo)
+    indexes = Indexes.from_kwargs(kwargs)
+    try:
+        await reconcile_object(runtime, body, indexes, reason="updated")
+        if isinstance(old, dict):
+            before = MaintenanceObject.from_body({"metadata": dict(body.metadata), "spec": old})
+            prefix = runtime.settings.maintenance_prefix
+            if target_of(before, prefix) != target_of(MaintenanceObject.from_body(body), prefix):
+                await resync_target(runtime, before, indexes)
+    except SpecError as exc:
+        raise kopf.PermanentError(str(exc)) from None
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+async def end_maintenance(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    """Finalizer: the key is re-merged without this object and its pods serve again, then it may go."""
+    await release_object(runtime_of(memo), body, Indexes.from_kwargs(kwargs))

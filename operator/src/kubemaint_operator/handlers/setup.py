@@ -1,0 +1,61 @@
+"""Operator start-up and shutdown: settings, clients and kopf's own settings; the liveness probe."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import kopf
+
+from kubemaint_operator import logfilter
+from kubemaint_operator.etcd_clients import EtcdClients
+from kubemaint_operator.kube import GROUP, KubeClient
+from kubemaint_operator.runtime import Runtime, runtime_of
+from kubemaint_operator.settings import ConfigurationError, OperatorSettings, load_settings
+
+FINALIZER = f"{GROUP}/finalizer"
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logger, **_: Any) -> None:
+    """Build the runtime once; a bad variable stops the operator with one clear line."""
+    config = getattr(memo, "settings", None)
+    if not isinstance(config, OperatorSettings):
+        try:
+            config = load_settings()
+        except ConfigurationError as exc:
+            raise kopf.PermanentError(str(exc)) from None
+    logfilter.install()
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.posting.level = logging.WARNING  # kopf's own events: handler failures only
+    settings.scanning.disabled = True  # least privilege: no cluster-wide CRD or namespace watching
+    settings.peering.lifetime = config.peering_lifetime
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    kube = await KubeClient.connect()
+    material = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="kubemaint-operator-"))
+    memo.runtime = Runtime(settings=config, kube=kube, etcd=EtcdClients(config.etcd_config(), kube, material))
+    logger.info(
+        "kubemaint operator started: etcd %s, prefix %s, %s",
+        config.etcd_endpoints,
+        config.maintenance_prefix,
+        ", ".join(config.namespaces) if config.namespaces else "all namespaces",
+    )
+
+
+@kopf.on.cleanup()
+async def stop(memo: Any, **_: Any) -> None:
+    runtime = getattr(memo, "runtime", None)
+    if isinstance(runtime, Runtime):
+        await runtime.close()
+
+
+@kopf.on.probe(id="objects")
+def objects(memo: Any, **_: Any) -> int:
+    """Liveness detail: how many Maintenance objects this replica has reconciled."""
+    return len(runtime_of(memo).reconciled_at)

@@ -1,0 +1,130 @@
+"""The operator's own asynchronous Kubernetes client (kubernetes_asyncio).
+
+kopf watches and patches the Maintenance objects; this client does the rest: pod status patches (the
+readiness gate), Maintenance status, Events, and reading the Secret named by ``spec.etcd.secretRef``.
+Everything is awaited on the operator's loop; nothing blocks it.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from kubemaint_operator.events import EventNote
+
+__all__ = ["GROUP", "PLURAL", "VERSION", "KubeClient", "ObjectRef"]
+
+log = logging.getLogger(__name__)
+
+GROUP = "kubemaint.io"
+VERSION = "v1alpha1"
+PLURAL = "maintenances"
+KIND = "Maintenance"
+COMPONENT = "kubemaint-operator"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """A Maintenance object, as an Event's ``involvedObject``."""
+
+    namespace: str
+    name: str
+    uid: str
+
+
+class KubeClient:
+    """A thin typed wrapper over kubernetes_asyncio's API client."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self._api = api
+        self._core = client.CoreV1Api(api)
+        self._custom = client.CustomObjectsApi(api)
+        self._instance = socket.gethostname()
+
+    @classmethod
+    async def connect(cls) -> KubeClient:
+        """In a pod: its ServiceAccount; elsewhere: ``KUBECONFIG`` (or ``~/.kube/config``)."""
+        configuration = client.Configuration()
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            await config.load_kube_config(
+                config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+            )
+        return cls(client.ApiClient(configuration))
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def patch_pod_status(self, namespace: str, name: str, body: Mapping[str, Any]) -> bool:
+        """Strategic-merge patch of ``pods/status``; False when the pod is gone."""
+        try:
+            await self._core.patch_namespaced_pod_status(name, namespace, dict(body))
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def patch_maintenance_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
+        """Merge patch of ``maintenances/status``; False when the object is gone."""
+        try:
+            await self._custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                {"status": dict(status)},
+                # kubernetes_asyncio honours _content_type; its stubs do not list it. A dict body would
+                # otherwise be sent as a JSON patch, which custom objects refuse for this shape.
+                _content_type="application/merge-patch+json",  # type: ignore[call-arg]
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def post_event(self, ref: ObjectRef, note: EventNote, now: datetime) -> None:
+        """A core/v1 Event on the Maintenance object; a failure is logged, never raised."""
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{ref.name}.", namespace=ref.namespace),
+            involved_object=client.V1ObjectReference(
+                api_version=f"{GROUP}/{VERSION}",
+                kind=KIND,
+                name=ref.name,
+                namespace=ref.namespace,
+                uid=ref.uid,
+            ),
+            type=note.type,
+            reason=note.reason,
+            message=note.message[:1024],
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            source=client.V1EventSource(component=COMPONENT),
+            reporting_component=COMPONENT,
+            reporting_instance=self._instance,
+        )
+        try:
+            await self._core.create_namespaced_event(ref.namespace, event)
+        except ApiException as exc:
+            log.warning(
+                "could not post event %s on %s/%s: %s", note.reason, ref.namespace, ref.name, exc.reason
+            )
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
+        """The decoded data of one Secret (``get`` only: the operator never lists Secrets)."""
+        secret = await self._core.read_namespaced_secret(name, namespace)
+        data: dict[str, str] = secret.data or {}
+        return {key: base64.b64decode(value) for key, value in data.items()}

@@ -1,0 +1,245 @@
+"""One reconcile of one Maintenance object: key, pods, acknowledgements, status and events.
+
+Every handler (create/update/resume, delete, the timers) ends up here, so the outcome is the same whoever
+triggers it and however often: the key is compared and written only on change, pods are patched only when
+their condition differs, and the status only when a field changed. A killed operator, or two replicas
+acting at once, therefore converge on the same state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import kopf
+from kubemaint.etcd import EtcdWriter
+
+from kubemaint_operator.desired import desired_state
+from kubemaint_operator.events import transition_events
+from kubemaint_operator.gates import PodView, gate_patch, serving_decision
+from kubemaint_operator.kube import ObjectRef
+from kubemaint_operator.labels import matches, selector_of
+from kubemaint_operator.model import MaintenanceObject
+from kubemaint_operator.runtime import Runtime
+from kubemaint_operator.status import Observation, ReplicaCount, build_status, count_replicas, status_patch
+from kubemaint_operator.targets import EtcdTarget, target_of
+from kubemaint_operator.windows import Phase, clock_phase
+
+__all__ = ["Indexes", "KeySync", "reconcile_object", "release_object", "sync_target", "utcnow"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Indexes:
+    """kopf's in-memory indexes: Maintenance objects by target and by namespace, gated pods by namespace."""
+
+    by_target: kopf.Index[str, MaintenanceObject]
+    by_namespace: kopf.Index[str, MaintenanceObject]
+    pods: kopf.Index[str, PodView]
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Indexes:
+        """Pick the indexes out of a handler's keyword arguments (kopf passes them by index id)."""
+        return cls(
+            by_target=kwargs["maintenances_by_target"],
+            by_namespace=kwargs["maintenances_by_namespace"],
+            pods=kwargs["gated_pods"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KeySync:
+    """The key after a sync: its revision, or the error that prevented reading or writing it."""
+
+    revision: int | None
+    wrote: bool = False
+    error: str | None = None
+
+
+def _with(
+    index: kopf.Index[str, MaintenanceObject], key: str, current: MaintenanceObject
+) -> list[MaintenanceObject]:
+    """The indexed objects under ``key`` with ``current`` replacing its own (maybe older) entry."""
+    found = [obj for obj in index.get(key, ()) if obj.uid != current.uid]
+    return [*found, current]
+
+
+async def sync_target(runtime: Runtime, target: EtcdTarget, objects: Iterable[MaintenanceObject]) -> KeySync:
+    """Write the merge of ``objects`` to the key when the stored meaning differs; return its revision."""
+    async with runtime.target_lock(target.identity):
+        now = utcnow()
+        desired = replace(desired_state(objects, now), updated_at=now)
+        try:
+            revision, wrote = await _with_fresh_retry(
+                runtime, target, lambda writer: writer.put_if_changed(target.key, desired)
+            )
+        except Exception as exc:
+            return KeySync(revision=None, error=_describe(exc))
+        runtime.watches.synced(target.identity, revision)
+    if wrote:
+        log.info("wrote %s = %s at revision %d", target.key, desired.label, revision)
+    try:
+        runtime.watches.ensure(target.identity, await runtime.etcd.config_for(target), target.key)
+    except Exception as exc:  # the periodic resync still repairs drift without the watch
+        log.warning("cannot watch %s: %s", target.key, _describe(exc))
+    return KeySync(revision=revision, wrote=wrote)
+
+
+async def gate_pods(
+    runtime: Runtime, pods: Iterable[PodView], objects: Iterable[MaintenanceObject]
+) -> tuple[dict[str, bool], str | None]:
+    """Bring every gated pod's condition to what the objects ask; return pod -> serving, and an error."""
+    now = utcnow()
+    everyone = list(objects)
+    serving: dict[str, bool] = {}
+    pending: list[tuple[PodView, bool, Mapping[str, Any]]] = []
+    for pod in pods:
+        decision = serving_decision(pod.namespace, dict(pod.labels), everyone, now)
+        if pod.serving == decision.serving:
+            serving[pod.name] = decision.serving
+        else:
+            pending.append((pod, decision.serving, gate_patch(decision, now)))
+    results = await asyncio.gather(
+        *(runtime.kube.patch_pod_status(pod.namespace, pod.name, body) for pod, _, body in pending),
+        return_exceptions=True,
+    )
+    error = None
+    for (pod, wanted, _), result in zip(pending, results, strict=True):
+        if isinstance(result, BaseException):
+            error = f"patching pod {pod.name}: {_describe(result)}"
+            if pod.serving is not None:
+                serving[pod.name] = pod.serving
+        elif result:
+            serving[pod.name] = wanted
+    return serving, error
+
+
+async def reconcile_object(
+    runtime: Runtime, body: Mapping[str, Any], indexes: Indexes, *, reason: str
+) -> dict[str, Any]:
+    """Sync the key, the pods and the status of one object; returns the status now in force."""
+    obj = MaintenanceObject.from_body(body)
+    body_status: Mapping[str, Any] = body.get("status") or {}
+    async with runtime.object_lock(obj.uid):
+        previous = runtime.statuses.get(obj.uid) or dict(body_status)
+        target = target_of(obj, runtime.settings.maintenance_prefix)
+        key = await sync_target(runtime, target, _with(indexes.by_target, target.identity, obj))
+        pods = [pod for pod in indexes.pods.get(obj.namespace, ())]
+        serving, gate_error = await gate_pods(runtime, pods, _with(indexes.by_namespace, obj.namespace, obj))
+        selector = selector_of(obj.spec)
+        selected = [pod.name for pod in pods if matches(selector, dict(pod.labels))]
+        now = utcnow()
+        phase = clock_phase(obj.spec, now, was_active=bool(previous.get("activeSince")))
+        replicas, ack_error = None, None
+        if phase is Phase.ACTIVE and key.revision is not None:
+            replicas, ack_error = await _replicas(runtime, target, key.revision)
+        seen = Observation(
+            phase=phase,
+            key=target.key,
+            revision=key.revision,
+            etcd_error=key.error or ack_error,
+            replicas=replicas,
+            pods_selected=len(selected),
+            pods_gated=sum(1 for name in selected if serving.get(name) is False),
+            gate_error=gate_error,
+        )
+        status = await _publish(runtime, obj, seen, previous, body_status, now)
+        runtime.reconciled_at[obj.uid] = time.monotonic()
+    log.debug("reconciled %s (%s): %s", obj.source, reason, status.get("phase"))
+    return status
+
+
+async def release_object(runtime: Runtime, body: Mapping[str, Any], indexes: Indexes) -> None:
+    """The finalizer's work: end this object's part of the key and of the pods' gates before it goes."""
+    obj = replace(MaintenanceObject.from_body(body), deleting=True)
+    target = target_of(obj, runtime.settings.maintenance_prefix)
+    async with runtime.object_lock(obj.uid):
+        key = await sync_target(runtime, target, _with(indexes.by_target, target.identity, obj))
+        if key.error is not None:
+            raise kopf.TemporaryError(f"cannot end the maintenance in etcd yet: {key.error}", delay=2)
+        pods = list(indexes.pods.get(obj.namespace, ()))
+        _, gate_error = await gate_pods(runtime, pods, _with(indexes.by_namespace, obj.namespace, obj))
+        if gate_error is not None:
+            raise kopf.TemporaryError(f"cannot restore the pods' readiness yet: {gate_error}", delay=2)
+    runtime.forget(obj.uid)
+    if not any(o.uid != obj.uid for o in indexes.by_target.get(target.identity, ())):
+        await runtime.watches.drop(target.identity)
+    log.info("released %s: %s at revision %s", obj.source, target.key, key.revision)
+
+
+async def resync_target(runtime: Runtime, obj: MaintenanceObject, indexes: Indexes) -> None:
+    """Re-merge the key ``obj`` used to write (after its ``spec.etcd`` changed) without it."""
+    gone = replace(obj, deleting=True)
+    target = target_of(gone, runtime.settings.maintenance_prefix)
+    others = [o for o in indexes.by_target.get(target.identity, ()) if o.uid != obj.uid]
+    key = await sync_target(runtime, target, [*others, gone])
+    if key.error is not None:
+        raise kopf.TemporaryError(f"cannot update the previous key {target.key}: {key.error}", delay=2)
+    if not others:
+        await runtime.watches.drop(target.identity)
+
+
+async def _replicas(
+    runtime: Runtime, target: EtcdTarget, revision: int
+) -> tuple[ReplicaCount | None, str | None]:
+    try:
+        acks = await _with_fresh_retry(runtime, target, lambda writer: writer.list_acks(target.key))
+    except Exception as exc:
+        return None, _describe(exc)
+    return count_replicas(acks, revision), None
+
+
+async def _publish(
+    runtime: Runtime,
+    obj: MaintenanceObject,
+    seen: Observation,
+    previous: Mapping[str, Any],
+    body_status: Mapping[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    status = build_status(obj, seen, previous, now)
+    changes = {**status_patch(status, body_status), **status_patch(status, previous)}
+    if changes:
+        if not await runtime.kube.patch_maintenance_status(obj.namespace, obj.name, changes):
+            return status
+        runtime.statuses[obj.uid] = status
+        ref = ObjectRef(namespace=obj.namespace, name=obj.name, uid=obj.uid)
+        for note in transition_events(previous, status):
+            await runtime.kube.post_event(ref, note, now)
+    else:
+        runtime.statuses[obj.uid] = status
+    return status
+
+
+async def _with_fresh_retry(
+    runtime: Runtime, target: EtcdTarget, call: Callable[[EtcdWriter], Awaitable[T]]
+) -> T:
+    """Run ``call``; after a failure, once more on a new client (an expired auth token, a stale channel,
+    rotated Secret material). A second failure is the caller's to report."""
+    try:
+        return await call(await runtime.etcd.writer(target))
+    except Exception as exc:
+        log.debug("etcd call for %s failed (%s); retrying on a new client", target.key, exc)
+        await runtime.etcd.discard(target)
+    try:
+        return await call(await runtime.etcd.writer(target))
+    except Exception:
+        await runtime.etcd.discard(target)
+        raise
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    detail = text[0] if text else ""
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__

@@ -1,0 +1,57 @@
+"""What the handlers share, kept in ``kopf.Memo`` (no module-level state)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from kubemaint_operator.etcd_clients import EtcdClients
+from kubemaint_operator.key_watches import KeyWatches
+from kubemaint_operator.kube import KubeClient
+from kubemaint_operator.settings import OperatorSettings
+
+__all__ = ["Runtime", "runtime_of"]
+
+
+@dataclass
+class Runtime:
+    """Clients, settings, locks and the last status written per object (by uid)."""
+
+    settings: OperatorSettings
+    kube: KubeClient
+    etcd: EtcdClients
+    watches: KeyWatches = field(default_factory=KeyWatches)
+    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reconciled_at: dict[str, float] = field(default_factory=dict)
+    _target_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _object_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def target_lock(self, identity: str) -> asyncio.Lock:
+        """Serialises read-compare-write of one etcd key within this process."""
+        return self._target_locks.setdefault(identity, asyncio.Lock())
+
+    def object_lock(self, uid: str) -> asyncio.Lock:
+        """Serialises the reconciles of one object (handlers and timers run concurrently)."""
+        return self._object_locks.setdefault(uid, asyncio.Lock())
+
+    def forget(self, uid: str) -> None:
+        """Drop what is kept about a deleted object."""
+        self.statuses.pop(uid, None)
+        self.reconciled_at.pop(uid, None)
+        self._object_locks.pop(uid, None)
+
+    async def close(self) -> None:
+        await self.watches.close()
+        await self.etcd.close()
+        await self.kube.close()
+
+
+def runtime_of(memo: Any) -> Runtime:
+    """The runtime that the startup handler put into the memo."""
+    runtime = getattr(memo, "runtime", None)
+    if not isinstance(runtime, Runtime):
+        raise kopf.PermanentError("the operator runtime is not initialised (startup handler did not run)")
+    return runtime

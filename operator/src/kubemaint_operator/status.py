@@ -1,0 +1,151 @@
+"""A Maintenance's ``status`` from what one reconcile observed (pure).
+
+Conditions: ``EtcdSynced`` (the key holds the merged state), ``PodsGated`` (every selected pod with the gate
+is out of service), ``Drained`` (every live replica acknowledged the current revision in maintenance) and
+``Ready`` (all that this object asks for is in place).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kubemaint.etcd import Ack
+from kubemaint.state import format_time
+
+from kubemaint_operator.conditions import Condition, render_conditions
+from kubemaint_operator.model import MaintenanceObject
+from kubemaint_operator.windows import Phase
+
+__all__ = ["Observation", "ReplicaCount", "build_status", "count_replicas", "status_patch"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaCount:
+    """Live replicas (acks present) and those that acknowledged ``revision`` in maintenance, drained."""
+
+    acknowledged: int
+    live: int
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one reconcile found for one object."""
+
+    phase: Phase
+    """The phase by the clock (:func:`kubemaint_operator.windows.clock_phase`)."""
+    key: str
+    revision: int | None = None
+    etcd_error: str | None = None
+    replicas: ReplicaCount | None = None
+    pods_selected: int = 0
+    pods_gated: int = 0
+    gate_error: str | None = None
+
+
+def count_replicas(acks: Sequence[Ack], revision: int) -> ReplicaCount:
+    """An ack counts when it is in maintenance, drained, and at ``revision`` or later."""
+    done = sum(1 for ack in acks if ack.maintenance and ack.drained and ack.revision >= revision)
+    return ReplicaCount(acknowledged=done, live=len(acks))
+
+
+def build_status(
+    obj: MaintenanceObject, seen: Observation, previous: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
+    """The whole ``status`` for ``obj``; ``previous`` is the status it has now (for transition times)."""
+    phase = Phase.FAILED if seen.etcd_error is not None else seen.phase
+    etcd_synced = _etcd_synced(seen)
+    pods_gated = _pods_gated(obj, seen)
+    drained = _drained(seen)
+    conditions = [_ready(obj, seen, phase, etcd_synced, pods_gated), etcd_synced, pods_gated, drained]
+    previous_since = previous.get("activeSince")
+    if phase is Phase.ACTIVE:
+        active_since = previous_since if previous.get("phase") == Phase.ACTIVE.value else format_time(now)
+    else:
+        active_since = previous_since
+    status: dict[str, Any] = {
+        "phase": phase.value,
+        "observedGeneration": obj.generation,
+        "activeSince": active_since,
+        "message": _message(obj, seen, phase),
+        "conditions": render_conditions(conditions, previous.get("conditions") or [], obj.generation, now),
+        "pods": {"selected": seen.pods_selected, "gated": seen.pods_gated},
+        "etcd": {"key": seen.key, "revision": seen.revision if seen.revision is not None else 0},
+    }
+    if seen.replicas is not None:
+        status["replicas"] = {"acknowledged": seen.replicas.acknowledged, "live": seen.replicas.live}
+    elif "replicas" in previous:
+        status["replicas"] = previous["replicas"]
+    if seen.revision is None and "etcd" in previous:
+        status["etcd"] = previous["etcd"]
+    return status
+
+
+def status_patch(new: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
+    """The top-level status fields that changed (empty: nothing to write)."""
+    return {key: value for key, value in new.items() if previous.get(key) != value}
+
+
+def _etcd_synced(seen: Observation) -> Condition:
+    if seen.etcd_error is not None:
+        return Condition("EtcdSynced", False, "EtcdUnavailable", f"{seen.key}: {seen.etcd_error}")
+    return Condition(
+        "EtcdSynced", True, "Synced", f"{seen.key} holds the merged state at revision {seen.revision}"
+    )
+
+
+def _pods_gated(obj: MaintenanceObject, seen: Observation) -> Condition:
+    if not obj.spec.gate:
+        return Condition(
+            "PodsGated", False, "GateDisabled", "readiness.gate is false: pods stay in endpoints"
+        )
+    if seen.phase is not Phase.ACTIVE:
+        return Condition("PodsGated", False, "NotActive", "the maintenance is not active: pods serve")
+    counts = f"{seen.pods_gated} of {seen.pods_selected} selected pods out of service"
+    if seen.gate_error is not None:
+        return Condition("PodsGated", False, "GateFailed", f"{counts}: {seen.gate_error}")
+    if seen.pods_gated < seen.pods_selected:
+        return Condition("PodsGated", False, "Gating", counts)
+    return Condition("PodsGated", True, "Gated", counts)
+
+
+def _drained(seen: Observation) -> Condition:
+    if seen.phase is not Phase.ACTIVE or seen.etcd_error is not None:
+        return Condition("Drained", False, "NotActive", "the maintenance is not in force")
+    replicas = seen.replicas
+    if replicas is None:
+        return Condition("Drained", None, "Unknown", "acknowledgements not read yet")
+    if replicas.live == 0:
+        return Condition("Drained", False, "NoReplicas", "no live replica has acknowledged yet")
+    counts = f"{replicas.acknowledged} of {replicas.live} live replicas acknowledged revision {seen.revision}"
+    if replicas.acknowledged < replicas.live:
+        return Condition("Drained", False, "WaitingForReplicas", counts)
+    return Condition("Drained", True, "AllReplicasDrained", counts)
+
+
+def _ready(
+    obj: MaintenanceObject, seen: Observation, phase: Phase, etcd: Condition, pods: Condition
+) -> Condition:
+    if etcd.status is not True:
+        return Condition("Ready", False, etcd.reason, etcd.message)
+    if phase is Phase.ACTIVE and obj.spec.gate and pods.status is not True:
+        return Condition("Ready", False, pods.reason, pods.message)
+    return Condition("Ready", True, phase.value, _message(obj, seen, phase))
+
+
+def _message(obj: MaintenanceObject, seen: Observation, phase: Phase) -> str:
+    spec = obj.spec
+    if phase is Phase.FAILED:
+        return f"cannot reach etcd for {seen.key}: {seen.etcd_error}"
+    if phase is Phase.SCHEDULED and spec.window is not None and spec.window.start is not None:
+        return f"{spec.service} goes into maintenance at {format_time(spec.window.start)}"
+    if phase is Phase.ACTIVE:
+        until = ""
+        if spec.window is not None and spec.window.end is not None:
+            until = f" until {format_time(spec.window.end)}"
+        return f"{spec.service} is in {spec.mode.value} maintenance{until}"
+    if phase is Phase.COMPLETED:
+        return f"the maintenance of {spec.service} is over"
+    return f"{spec.service} is not in maintenance (disabled)"

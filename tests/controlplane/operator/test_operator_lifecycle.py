@@ -1,0 +1,192 @@
+"""A Maintenance applied and deleted on a real API server, with the operator as a real process under its
+RBAC identity: the etcd key, the status, the pods' readiness gate, events and the finalizer."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kube_support import Kube, OperatorProcess, eventually, maintenance, pod, script
+from kubemaint_devstack.etcd import EtcdServer
+from kubemaint_devstack.process import ManagedProcess
+
+
+def _value(etcd: EtcdServer, key: str) -> dict[str, Any] | None:
+    raw = etcd.get(key)
+    return json.loads(raw) if raw else None
+
+
+def test_apply_writes_key_sets_status_and_gates_pods_then_delete_undoes_it(
+    kube: Kube, etcd: EtcdServer, operator: OperatorProcess, namespace: str, service_name: str
+) -> None:
+    key = f"/maintenance/{service_name}"
+    kube.wait_default_account(namespace)
+    kube.apply(
+        pod("gated-a", namespace, service_name),
+        pod("gated-b", namespace, service_name),
+        pod("plain", namespace, service_name, gate=False),
+    )
+    eventually(lambda: kube.gate(namespace, "gated-a") == "True", 20, "gate True before any maintenance")
+
+    kube.apply(
+        maintenance("upgrade", namespace, service_name, reason="Postgres 16 upgrade", retryAfterSeconds=300)
+    )
+    started = time.monotonic()
+    # The issue's contract: the key holds the right JSON within 1 s of the apply (bench/apply_latency.py
+    # measures the distribution: p99 about 0.25 s on the 2-core dev machine).
+    value = eventually(
+        lambda: (v := _value(etcd, key)) and v.get("enabled") and v, 1.0, "the JSON in etcd within 1 s"
+    )
+    print(f"apply -> etcd key: {time.monotonic() - started:.3f} s")
+    assert value["mode"] == "full"
+    assert value["reason"] == "Postgres 16 upgrade"
+    assert value["retryAfter"] == 300
+    assert value["until"] is None
+    assert value["sources"] == [f"{namespace}/upgrade"]
+
+    obj = kube.wait_phase(namespace, "upgrade", "Active")
+    status = obj["status"]
+    assert kube.condition(obj, "EtcdSynced") == "True"
+    assert status["observedGeneration"] == obj["metadata"]["generation"]
+    assert status["etcd"]["key"] == key
+    assert status["etcd"]["revision"] > 0
+    assert "kubemaint.io/finalizer" in obj["metadata"]["finalizers"]
+    eventually(lambda: kube.gate(namespace, "gated-a") == "False", 10, "gate False on gated-a")
+    eventually(lambda: kube.gate(namespace, "gated-b") == "False", 10, "gate False on gated-b")
+    obj = eventually(
+        lambda: (
+            (o := kube.maintenance(namespace, "upgrade")) and kube.condition(o, "PodsGated") == "True" and o
+        ),
+        10,
+        "PodsGated True",
+    )
+    assert obj["status"]["pods"] == {"selected": 2, "gated": 2}, "selected counts pods that carry the gate"
+    assert kube.gate(namespace, "plain") is None, "a pod without the gate is never touched"
+    events = kube.kubectl("get", "events", "-n", namespace, "--field-selector", "involvedObject.name=upgrade")
+    assert "Active" in events
+    assert "AllReplicasGated" in events, "a Warning when every selected pod leaves the endpoints"
+
+    kube.kubectl("delete", "maint", "upgrade", "-n", namespace, "--wait=false")
+    eventually(lambda: (v := _value(etcd, key)) is not None and v["enabled"] is False, 10, "key off")
+    eventually(lambda: kube.gate(namespace, "gated-a") == "True", 10, "gate True again")
+    eventually(lambda: kube.gate(namespace, "gated-b") == "True", 10, "gate True again")
+    kube.wait_gone(namespace, "upgrade", 10)
+    final = _value(etcd, key)
+    assert final is not None
+    assert final["enabled"] is False
+    assert final["sources"] == []
+
+
+def test_new_pods_get_the_gate_promptly(
+    kube: Kube, operator: OperatorProcess, namespace: str, service_name: str
+) -> None:
+    kube.wait_default_account(namespace)
+    kube.apply(pod("before", namespace, service_name))
+    eventually(lambda: kube.gate(namespace, "before") == "True", 10, "new pod outside maintenance: True")
+
+    kube.apply(maintenance("m", namespace, service_name))
+    kube.wait_phase(namespace, "m", "Active")
+    kube.apply(pod("during", namespace, service_name))
+    eventually(lambda: kube.gate(namespace, "during") == "False", 10, "new pod during maintenance: False")
+    eventually(
+        lambda: kube.gate(namespace, "before") == "False", 10, "existing pod during maintenance: False"
+    )
+
+    other = f"{service_name}-other"
+    kube.apply(pod("unselected", namespace, other))
+    eventually(lambda: kube.gate(namespace, "unselected") == "True", 10, "pod of another service: True")
+
+    kube.kubectl("delete", "maint", "m", "-n", namespace)
+    kube.apply(pod("after", namespace, service_name))
+    eventually(lambda: kube.gate(namespace, "after") == "True", 10, "new pod after maintenance: True")
+    eventually(lambda: kube.gate(namespace, "during") == "True", 10, "gated pod released: True")
+
+
+def test_two_objects_merge_and_deleting_one_keeps_the_other(
+    kube: Kube, etcd: EtcdServer, operator: OperatorProcess, namespace: str, service_name: str
+) -> None:
+    key = f"/maintenance/{service_name}"
+    kube.apply(
+        maintenance("reads", namespace, service_name, mode="read-only", reason="reindex",
+                    retryAfterSeconds=30),
+        maintenance("full", namespace, service_name, reason="upgrade", retryAfterSeconds=120,
+                    window={"end": "2099-01-01T00:00:00Z"}),
+    )  # fmt: skip
+    value = eventually(
+        lambda: (v := _value(etcd, key)) and len(v.get("sources", [])) == 2 and v, 10, "both objects merged"
+    )
+    assert value["enabled"] is True
+    assert value["mode"] == "full", "full wins over read-only"
+    assert value["retryAfter"] == 120, "the largest retryAfter wins"
+    assert value["until"] is None, "no end beats any end"
+    assert value["sources"] == [f"{namespace}/full", f"{namespace}/reads"]
+    assert set(value["reason"].split("; ")) == {"reindex", "upgrade"}
+
+    kube.kubectl("delete", "maint", "full", "-n", namespace)
+    value = eventually(
+        lambda: (v := _value(etcd, key)) and v.get("sources") == [f"{namespace}/reads"] and v, 10, "one left"
+    )
+    assert value["enabled"] is True
+    assert value["mode"] == "read-only"
+    assert value["retryAfter"] == 30
+    assert kube.wait_phase(namespace, "reads", "Active")
+
+
+def test_disabling_ends_the_maintenance_but_keeps_the_object(
+    kube: Kube, etcd: EtcdServer, operator: OperatorProcess, namespace: str, service_name: str
+) -> None:
+    key = f"/maintenance/{service_name}"
+    kube.apply(maintenance("m", namespace, service_name))
+    kube.wait_phase(namespace, "m", "Active")
+    kube.kubectl("patch", "maint", "m", "-n", namespace, "--type=merge", "-p", '{"spec":{"enabled":false}}')
+    eventually(lambda: (v := _value(etcd, key)) is not None and v["enabled"] is False, 10, "key off")
+    obj = kube.wait_phase(namespace, "m", "Completed")
+    assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"] == 2
+
+
+@pytest.mark.parametrize("gate", [True, False], ids=["gate", "no-gate"])
+def test_gate_false_keeps_pods_serving(
+    kube: Kube, operator: OperatorProcess, namespace: str, service_name: str, gate: bool
+) -> None:
+    kube.wait_default_account(namespace)
+    kube.apply(pod("p", namespace, service_name))
+    eventually(lambda: kube.gate(namespace, "p") == "True", 10, "gate True")
+    kube.apply(maintenance("m", namespace, service_name, readiness={"gate": gate}))
+    kube.wait_phase(namespace, "m", "Active")
+    expected = "False" if gate else "True"
+    eventually(lambda: kube.gate(namespace, "p") == expected, 10, f"gate {expected}")
+    time.sleep(2.5)  # and it stays so across the periodic reconciles (RESYNC_SECONDS=2 in these tests)
+    assert kube.gate(namespace, "p") == expected
+    obj = eventually(
+        lambda: (o := kube.maintenance(namespace, "m")) and kube.condition(o, "PodsGated") == str(gate) and o,
+        10,
+        f"PodsGated {gate}",
+    )
+    reason = next(c["reason"] for c in obj["status"]["conditions"] if c["type"] == "PodsGated")
+    assert reason == ("Gated" if gate else "GateDisabled")
+
+
+def test_kopf_run_module_runs_the_same_operator(
+    kube: Kube, etcd: EtcdServer, operator_kubeconfig: Path, namespace: str, service_name: str, tmp_path: Path
+) -> None:
+    """``kopf run -m kubemaint_operator`` (kopf's own CLI) registers the same handlers."""
+    env = {**os.environ, "KUBECONFIG": str(operator_kubeconfig), "ETCD_ENDPOINTS": etcd.endpoint}
+    process = ManagedProcess(
+        "kopf-run",
+        [script("kopf"), "run", "-m", "kubemaint_operator", "--all-namespaces", "--standalone"],
+        tmp_path / "kopf-run.log",
+        env=env,
+    )
+    process.start()
+    try:
+        kube.apply(maintenance("m", namespace, service_name, reason="via kopf run"))
+        value = eventually(lambda: _value(etcd, f"/maintenance/{service_name}"), 30, "key written")
+        assert value["reason"] == "via kopf run"
+        kube.wait_phase(namespace, "m", "Active")
+        kube.kubectl("delete", "maint", "m", "-n", namespace, "--timeout=30s")
+    finally:
+        process.stop()

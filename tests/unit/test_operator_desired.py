@@ -1,0 +1,104 @@
+"""The desired etcd value per key: merge of the Maintenance objects that target it (pure builders)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from kubemaint.state import OFF, Mode, parse
+from kubemaint_operator.desired import desired_state
+from kubemaint_operator.model import EtcdOverride, MaintenanceObject, MaintenanceSpec, Window
+from kubemaint_operator.targets import target_of
+from kubemaint_operator.windows import object_state
+
+NOW = datetime(2026, 12, 1, 2, 30, tzinfo=UTC)
+
+
+def obj(name: str, namespace: str = "shop", **spec: object) -> MaintenanceObject:
+    return MaintenanceObject(namespace=namespace, name=name, spec=MaintenanceSpec(service="users", **spec))  # type: ignore[arg-type]
+
+
+def test_no_object_means_off() -> None:
+    assert desired_state([], NOW) == OFF
+
+
+def test_one_object_gives_its_state_with_source() -> None:
+    state = desired_state([obj("db", reason="upgrade", retry_after=300)], NOW)
+    assert state.enabled
+    assert state.mode is Mode.FULL
+    assert state.reason == "upgrade"
+    assert state.retry_after == 300
+    assert state.until is None
+    assert state.sources == ("shop/db",)
+
+
+def test_full_wins_over_read_only_and_largest_retry_and_all_sources() -> None:
+    state = desired_state(
+        [obj("a", mode=Mode.READ_ONLY, retry_after=30), obj("b", mode=Mode.FULL, retry_after=120)], NOW
+    )
+    assert state.mode is Mode.FULL
+    assert state.retry_after == 120
+    assert state.sources == ("shop/a", "shop/b")
+
+
+def test_only_read_only_objects_stay_read_only() -> None:
+    state = desired_state([obj("a", mode=Mode.READ_ONLY), obj("b", mode=Mode.READ_ONLY)], NOW)
+    assert state.mode is Mode.READ_ONLY
+
+
+def test_latest_end_wins_and_no_end_beats_any_end() -> None:
+    early = Window(end=NOW + timedelta(minutes=10))
+    late = Window(end=NOW + timedelta(hours=1))
+    assert desired_state([obj("a", window=early), obj("b", window=late)], NOW).until == late.end
+    assert desired_state([obj("a", window=early), obj("b")], NOW).until is None
+
+
+def test_disabled_deleting_and_outside_window_objects_do_not_count() -> None:
+    future = Window(start=NOW + timedelta(hours=1), end=NOW + timedelta(hours=2))
+    past = Window(start=NOW - timedelta(hours=2), end=NOW - timedelta(hours=1))
+    gone = MaintenanceObject(
+        namespace="shop", name="gone", spec=MaintenanceSpec(service="users"), deleting=True
+    )
+    objects = [obj("off", enabled=False), obj("later", window=future), obj("over", window=past), gone]
+    assert desired_state(objects, NOW) == OFF
+    assert desired_state([*objects, obj("now")], NOW).sources == ("shop/now",)
+
+
+def test_deleting_one_keeps_the_other() -> None:
+    a, b = obj("a", reason="one"), obj("b", reason="two")
+    both = desired_state([a, b], NOW)
+    assert both.sources == ("shop/a", "shop/b")
+    from dataclasses import replace
+
+    left = desired_state([replace(a, deleting=True), b], NOW)
+    assert left.enabled
+    assert left.sources == ("shop/b",)
+    assert left.reason == "two"
+
+
+def test_state_carries_the_window_end_so_the_service_ends_on_time() -> None:
+    window = Window(start=NOW - timedelta(minutes=5), end=NOW + timedelta(minutes=5))
+    state = object_state(obj("w", window=window), NOW)
+    assert state.until == window.end
+    assert state.at(window.end) == OFF
+
+
+def test_desired_state_round_trips_through_the_shared_encoding() -> None:
+    from kubemaint.state import encode
+
+    state = desired_state([obj("a", reason="x", retry_after=5)], NOW)
+    assert parse(encode(state)) == state
+
+
+def test_key_is_prefix_and_service_unless_overridden() -> None:
+    assert target_of(obj("a"), "/maintenance").key == "/maintenance/users"
+    assert target_of(obj("a"), "/maintenance/").key == "/maintenance/users"
+    custom = obj("a", etcd=EtcdOverride(endpoints=("http://etcd.shop:2379",), key="/x/y", secret_name="tls"))
+    target = target_of(custom, "/maintenance")
+    assert target.key == "/x/y"
+    assert target.endpoints == ("http://etcd.shop:2379",)
+    assert target.secret == ("shop", "tls")
+    assert target.identity != target_of(obj("a"), "/maintenance").identity
+
+
+def test_objects_in_two_namespaces_naming_one_key_share_it() -> None:
+    assert target_of(obj("a", "ns1"), "/m").identity == target_of(obj("b", "ns2"), "/m").identity
