@@ -23,7 +23,7 @@ from kubemaint_devstack.postgres import PostgresServer
 if TYPE_CHECKING:
     from kubemaint_devstack.controlplane import ControlPlane
 
-_INTEGRATION_FIXTURES = frozenset({"postgres", "etcd", "etcd_factory", "fresh_database"})
+_INTEGRATION_FIXTURES = frozenset({"postgres", "etcd", "etcd_tls", "etcd_factory", "fresh_database"})
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,6 +66,14 @@ def postgres(devstack_dir: Path) -> Iterator[PostgresServer]:
 def etcd(devstack_dir: Path) -> Iterator[EtcdServer]:
     """One etcd server for the session's application keys. Tests must not stop it: use etcd_factory."""
     with EtcdServer(devstack_dir / "etcd", name="app") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def etcd_tls(devstack_dir: Path) -> Iterator[EtcdServer]:
+    """One etcd serving TLS only and demanding client certificates: ``.endpoint`` is https, ``.ca_file``,
+    ``.client_cert_file`` and ``.client_key_file`` are what a client needs. Tests must not stop it."""
+    with EtcdServer(devstack_dir / "etcd-tls", name="tls", tls=True, client_cert_auth=True) as server:
         yield server
 
 

@@ -5,7 +5,9 @@
     kubemaint status SERVICE [--json]
 
 Common options: ``--endpoints`` (else ``ETCD_ENDPOINTS``, else ``127.0.0.1:2379``), ``--prefix``
-(``/maintenance``), ``--key`` (the full key instead of ``<prefix>/<SERVICE>``), ``--timeout``.
+(``/maintenance``), ``--key`` (the full key instead of ``<prefix>/<SERVICE>``), ``--timeout``, and for TLS
+``--cacert``, ``--cert``, ``--key-file`` (else ``ETCD_CA_FILE``, ``ETCD_CERT_FILE``, ``ETCD_KEY_FILE``;
+``--key`` is taken by the maintenance key, so the client key is ``--key-file``).
 Exit codes: 0 done, 1 etcd failed or the stored value is malformed, 2 bad usage.
 """
 
@@ -58,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--prefix", default="/maintenance", help="key prefix (default /maintenance)")
     common.add_argument("--key", default=None, help="the full key, instead of <prefix>/<service>")
     common.add_argument("--timeout", type=float, default=5.0, help="etcd call timeout in seconds")
+    common.add_argument("--cacert", default=None, help="CA file for https endpoints (ETCD_CA_FILE)")
+    common.add_argument("--cert", default=None, help="client certificate file (ETCD_CERT_FILE)")
+    common.add_argument("--key-file", default=None, help="client key file (ETCD_KEY_FILE)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     on = commands.add_parser("on", parents=[common], help="put the service into maintenance")
@@ -84,13 +89,17 @@ def _key(args: argparse.Namespace) -> str:
 
 def _config(args: argparse.Namespace) -> EtcdConfig:
     endpoints = args.endpoints or os.environ.get("ETCD_ENDPOINTS") or "127.0.0.1:2379"
+    cert_file = args.cert or os.environ.get("ETCD_CERT_FILE") or None
+    key_file = args.key_file or os.environ.get("ETCD_KEY_FILE") or None
+    if (cert_file is None) != (key_file is None):
+        raise UsageError("a client certificate needs --cert and --key-file (ETCD_CERT_FILE, ETCD_KEY_FILE)")
     try:
         return EtcdConfig.from_endpoints(
             endpoints,
             timeout=args.timeout,
-            ca_file=os.environ.get("ETCD_CA_FILE") or None,
-            cert_file=os.environ.get("ETCD_CERT_FILE") or None,
-            key_file=os.environ.get("ETCD_KEY_FILE") or None,
+            ca_file=args.cacert or os.environ.get("ETCD_CA_FILE") or None,
+            cert_file=cert_file,
+            key_file=key_file,
             username=os.environ.get("ETCD_USERNAME") or None,
             password=os.environ.get("ETCD_PASSWORD") or None,
         )
@@ -209,11 +218,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"kubemaint: error: {exc}\n")
     except TimeoutError:
         sys.stderr.write(f"kubemaint: error: etcd did not answer within {args.timeout * 3:.0f} s\n")
-    except EtcdConnectionError:
+    except EtcdConnectionError as exc:
         endpoints = args.endpoints or os.environ.get("ETCD_ENDPOINTS") or "127.0.0.1:2379"
-        sys.stderr.write(
-            f"kubemaint: error: cannot reach etcd at {endpoints} (--endpoints or ETCD_ENDPOINTS)\n"
-        )
+        if args.cacert or os.environ.get("ETCD_CA_FILE"):  # TLS: the handshake's complaint is the clue
+            sys.stderr.write(
+                f"kubemaint: error: cannot reach etcd at {endpoints} over TLS "
+                f"(--cacert, --cert, --key-file): {describe_error(exc)}\n"
+            )
+        else:
+            sys.stderr.write(
+                f"kubemaint: error: cannot reach etcd at {endpoints} (--endpoints or ETCD_ENDPOINTS)\n"
+            )
     except Exception as exc:
         sys.stderr.write(f"kubemaint: error: {describe_error(exc)}\n")
     return 1

@@ -1,4 +1,8 @@
-"""A single-member etcd server on 127.0.0.1 for tests and the demo, with an etcdctl wrapper."""
+"""A single-member etcd server on 127.0.0.1 for tests and the demo, with an etcdctl wrapper.
+
+Plain HTTP by default; ``tls=True`` serves HTTPS with a certificate from a CA of its own (:mod:`.pki`), and
+``client_cert_auth=True`` also demands a client certificate signed by that CA.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,14 @@ import base64
 import json
 import os
 import signal
+import ssl
 import subprocess
 import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .pki import Pki, ensure_etcd_pki
 from .process import ManagedProcess, ensure_free, free_port
 from .tools import find_tool
 
@@ -29,7 +35,19 @@ class EtcdServer:
         log_path: Path | None = None,
         detach: bool = False,
         start_timeout: float = 30.0,
+        tls: bool = False,
+        client_cert_auth: bool = False,
+        pki_dir: Path | None = None,
     ) -> None:
+        """``tls``: serve HTTPS with certificates under ``pki_dir`` (default ``<data_dir>.pki``, created on
+        start, kept across restarts); ``client_cert_auth`` (needs ``tls``): refuse clients without a
+        certificate signed by that CA."""
+        if client_cert_auth and not tls:
+            raise ValueError("client_cert_auth needs tls=True")
+        self.tls = tls
+        self.client_cert_auth = client_cert_auth
+        self.pki: Pki | None = Pki(pki_dir or data_dir.with_name(f"{data_dir.name}.pki")) if tls else None
+        self._ssl_context: ssl.SSLContext | None = None
         self.data_dir = data_dir
         self.name = name
         self.port = port or free_port()
@@ -50,13 +68,41 @@ class EtcdServer:
             "--unsafe-no-fsync",  # test data only: a killed process still keeps its writes (page cache)
             "--log-level=warn",
         ]
+        if self.pki is not None:
+            argv += [
+                f"--cert-file={self.pki.crt('server')}",
+                f"--key-file={self.pki.key('server')}",
+            ]
+        if client_cert_auth and self.pki is not None:
+            argv += ["--client-cert-auth", f"--trusted-ca-file={self.pki.ca_file}"]
         self.process = ManagedProcess(
             f"etcd {name}", argv, self.log_path, stop_signal=signal.SIGTERM, detach=detach
         )
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def _tls_pki(self) -> Pki:
+        if self.pki is None:
+            raise RuntimeError(f"etcd {self.name} does not serve TLS (EtcdServer(..., tls=True))")
+        return self.pki
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the server and client certificates (TLS mode only)."""
+        return self._tls_pki().ca_file
+
+    @property
+    def client_cert_file(self) -> Path:
+        """A client certificate this server accepts (TLS mode only)."""
+        return self._tls_pki().crt("client")
+
+    @property
+    def client_key_file(self) -> Path:
+        """The key of :attr:`client_cert_file`."""
+        return self._tls_pki().key("client")
 
     @property
     def running(self) -> bool:
@@ -64,7 +110,9 @@ class EtcdServer:
 
     def _healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.endpoint}/health", timeout=1.0) as response:
+            with urllib.request.urlopen(
+                f"{self.endpoint}/health", timeout=1.0, context=self._ssl_context
+            ) as response:
                 body: dict[str, Any] = json.loads(response.read())
         except (OSError, ValueError):
             return False
@@ -74,6 +122,11 @@ class EtcdServer:
         """Start etcd and wait until /health says true."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)
+        if self.pki is not None:
+            ensure_etcd_pki(self.pki.directory)
+            context = ssl.create_default_context(cafile=str(self.ca_file))
+            context.load_cert_chain(self.client_cert_file, self.client_key_file)
+            self._ssl_context = context
         ensure_free(self.port, self.process.name)
         self.process.start()
         self.process.wait_until(self._healthy, self.start_timeout, "healthy")
@@ -92,8 +145,15 @@ class EtcdServer:
 
     def etcdctl(self, *args: str, input: str | None = None) -> str:
         """Run etcdctl against this server and return its stdout (raises on a non-zero exit)."""
+        tls: list[str] = []
+        if self.pki is not None:
+            tls = [
+                f"--cacert={self.ca_file}",
+                f"--cert={self.client_cert_file}",
+                f"--key={self.client_key_file}",
+            ]
         result = subprocess.run(
-            [find_tool("etcdctl", prefer_cache=True), f"--endpoints={self.endpoint}", *args],
+            [find_tool("etcdctl", prefer_cache=True), f"--endpoints={self.endpoint}", *tls, *args],
             input=input,
             capture_output=True,
             text=True,

@@ -23,6 +23,8 @@ APISERVER_DNS = (
     "kubernetes.default.svc.cluster.local",
 )
 APISERVER_IPS = ("127.0.0.1", "10.96.0.1")  # 10.96.0.1: first address of the service range
+ETCD_SERVER_DNS = ("localhost",)
+ETCD_SERVER_IPS = ("127.0.0.1",)
 
 
 @dataclass(frozen=True)
@@ -103,23 +105,45 @@ def _issue(
     *,
     orgs: Sequence[str] = (),
     server: bool = False,
+    client: bool | None = None,
+    dns: Sequence[str] = APISERVER_DNS,
+    ips: Sequence[str] = APISERVER_IPS,
 ) -> None:
+    """Issue ``name``.crt/.key. A serving certificate carries ``dns`` and ``ips`` as subject alternative
+    names; ``client`` (default: not ``server``) adds the client-auth usage."""
     ca_cert, ca_key = ca
     key = ec.generate_private_key(ec.SECP256R1())
-    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+    client_auth = not server if client is None else client
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH] if server else []
+    usages += [ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else []
     builder = (
         _builder(_name(cn, orgs), ca_cert.subject, key)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(_key_usage(), critical=True)
     )
     if server:
-        sans: list[x509.GeneralName] = [x509.DNSName(d) for d in APISERVER_DNS]
-        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in APISERVER_IPS]
+        sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
     _write(pki.crt(name), cert.public_bytes(serialization.Encoding.PEM), 0o644)
     _write(pki.key(name), _key_pem(key), 0o600)
+
+
+def _new_ca(pki: Pki, cn: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A self-signed CA written as ca.crt/ca.key."""
+    pki.directory.mkdir(parents=True, exist_ok=True)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = (
+        _builder(_name(cn), _name(cn), ca_key)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    _write(pki.ca_file, ca_cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    _write(pki.key("ca"), _key_pem(ca_key), 0o600)
+    return ca_cert, ca_key
 
 
 def ensure_pki(directory: Path) -> Pki:
@@ -133,17 +157,7 @@ def ensure_pki(directory: Path) -> Pki:
     pki = Pki(directory)
     if pki.sa_pub.is_file():
         return pki
-    directory.mkdir(parents=True, exist_ok=True)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (
-        _builder(_name("kubemaint-dev-ca"), _name("kubemaint-dev-ca"), ca_key)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    _write(pki.ca_file, ca_cert.public_bytes(serialization.Encoding.PEM), 0o644)
-    _write(pki.key("ca"), _key_pem(ca_key), 0o600)
-    ca = (ca_cert, ca_key)
+    ca = _new_ca(pki, "kubemaint-dev-ca")
     _issue(pki, "apiserver", ca, "kube-apiserver", server=True)
     _issue(pki, "admin", ca, "kubemaint-admin", orgs=["system:masters"])
     _issue(pki, "controller-manager", ca, "system:kube-controller-manager")
@@ -153,4 +167,20 @@ def ensure_pki(directory: Path) -> Pki:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     _write(pki.sa_pub, pub, 0o644)  # written last: its presence means the set is complete
+    return pki
+
+
+def ensure_etcd_pki(directory: Path) -> Pki:
+    """Create a CA and the certificates of a TLS etcd on 127.0.0.1 (kept if present).
+
+    - ``server``: serving certificate for 127.0.0.1 and localhost; it carries the client-auth usage too,
+      because etcd's own gRPC gateway presents it to the server when client certificates are required;
+    - ``client``: client CN=kubemaint-etcd-client.
+    """
+    pki = Pki(directory)
+    if pki.key("client").is_file():
+        return pki
+    ca = _new_ca(pki, "kubemaint-etcd-dev-ca")
+    _issue(pki, "server", ca, "etcd", server=True, client=True, dns=ETCD_SERVER_DNS, ips=ETCD_SERVER_IPS)
+    _issue(pki, "client", ca, "kubemaint-etcd-client")  # client.key written last: the set is complete
     return pki
