@@ -33,6 +33,17 @@ down() {
 
 if [ "${1:-}" = "down" ]; then down; exit 0; fi
 
+# expect CODE: wait (10 s at most) until GET /users answers CODE, or stop the demo saying what went wrong.
+expect() {
+  local code=""
+  for _ in $(seq 1 50); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/users") || true
+    [ "$code" = "$1" ] && return 0
+    sleep 0.2
+  done
+  echo "demo: expected HTTP $1 from /users, got $code (logs: .run/demo/)" >&2
+  exit 1
+}
 step() { printf '\n\033[1;36m== %s\033[0m\n' "$*"; }
 show() { printf '\033[2m$ %s\033[0m\n' "$*"; eval "$@"; }
 
@@ -45,12 +56,13 @@ mkdir -p "$run"
 uv run --frozen devstack up --control-plane
 eval "$(uv run --frozen devstack env)"
 
-step "Installing the Maintenance CRD and the operator's RBAC"
+step "Installing the Maintenance CRD, the operator's RBAC and its peering object"
 show kubectl apply --server-side -f k8s/base/crd/
 kubectl wait --for=condition=Established crd/maintenances.kubemaint.io --timeout=60s >/dev/null
 ns=$(awk '/namespace:/ {print $2; exit}' k8s/base/rbac/service_account.yaml)
 kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 show kubectl apply --server-side -f k8s/base/rbac/
+show kubectl apply --server-side -f k8s/base/peering/
 
 step "Starting the operator and the users service (local processes, logs in .run/demo/)"
 setsid nohup uv run --frozen kubemaint-operator >"$run/operator.log" 2>&1 < /dev/null &
@@ -69,31 +81,30 @@ show "curl -sS -i -X POST $base/users -H 'Content-Type: application/json' -d '{\
 
 step "Maintenance on, by hand (the GoMaint way, through etcd)"
 show uv run --frozen kubemaint on users-service --reason "'demo: schema change'" --for 10m --retry-after 120
-sleep 0.5
+expect 503
 show curl -sS -i "$base/users"; echo
 step "Maintenance off"
 show uv run --frozen kubemaint off users-service
-sleep 0.5
+expect 200
 show "curl -sS -o /dev/null -w 'HTTP %{http_code}\n' $base/users"
 
 step "Maintenance the Kubernetes way: apply a Maintenance object"
 show kubectl apply -f k8s/samples/immediate.yaml
-for _ in $(seq 1 50); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/users")" = 503 ] && break; sleep 0.2
-done
+expect 503
 show curl -sS -i "$base/users"; echo
 show kubectl get maintenances -A
+kubectl wait --for=condition=Drained maint/users-now --timeout=30s >/dev/null
+show "kubectl get maint users-now -o jsonpath='{range .status.conditions[*]}{.type}={.status} {end}{\"\\n\"}'"
 show uv run --frozen kubemaint status users-service
 step "Delete it: the service answers again"
 show kubectl delete -f k8s/samples/immediate.yaml --wait=true
-for _ in $(seq 1 50); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/users")" = 200 ] && break; sleep 0.2
-done
+expect 200
 show "curl -sS -o /dev/null -w 'HTTP %{http_code}\n' $base/users"
 
 step "Everything is still running. Try it yourself:"
+echo "  export PATH=$root/.cache/bin:\$PATH"
+uv run --frozen devstack env | sed 's/^/  /'
 cat <<EOT
-  $(uv run --frozen devstack env | tr '\n' ';' | sed 's/;$//')
   curl -i $base/users
   uv run kubemaint on users-service --reason "upgrade" --for 30m   # or: etcdctl put /maintenance/users-service true
   uv run kubemaint status users-service
