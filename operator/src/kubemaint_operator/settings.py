@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Final, Literal, Self
 
+from kubemaint.config_errors import describe_errors
 from kubemaint.etcd import EtcdConfig
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -153,16 +154,7 @@ _SECRET_FIELDS: Final = frozenset({"etcd_password"})
 
 
 def _describe(error: ValidationError) -> str:
-    parts: list[str] = []
-    for item in error.errors(include_url=False):
-        message = str(item["msg"]).removeprefix("Value error, ")
-        field = str(item["loc"][0]) if item["loc"] else ""
-        if not field:
-            parts.append(message)
-            continue
-        shown = "" if field in _SECRET_FIELDS else f" (got {item['input']!r})"
-        parts.append(f"{field.upper()}: {message}{shown}")
-    return "; ".join(parts)
+    return describe_errors(error.errors(include_url=False), _SECRET_FIELDS)
 
 
 def load_settings(environ: dict[str, str] | None = None) -> OperatorSettings:

@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
 
+from kubemaint.config_errors import describe_errors
 from pydantic import (
     BeforeValidator,
     Field,
@@ -240,16 +241,7 @@ _SECRET_FIELDS: Final = frozenset({"db_password", "etcd_password", "maintenance_
 
 
 def _describe(error: ValidationError) -> str:
-    parts: list[str] = []
-    for item in error.errors(include_url=False):
-        message = str(item["msg"]).removeprefix("Value error, ")
-        field = str(item["loc"][0]) if item["loc"] else ""
-        if not field:
-            parts.append(message)
-            continue
-        shown = "" if field in _SECRET_FIELDS else f" (got {item['input']!r})"
-        parts.append(f"{field.upper()}: {message}{shown}")
-    return "; ".join(parts)
+    return describe_errors(error.errors(include_url=False), _SECRET_FIELDS)
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
