@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from kubemaint_devstack.etcd import EtcdServer
-from kubemaint_devstack.postgres import PostgresServer
+from kubemaint_devstack.postgres import PostgresServer, reachable_data_dir
 from kubemaint_devstack.process import StartError, pid_alive, tail
 
 
@@ -138,3 +141,20 @@ def test_devstack_cli_up_env_down(devstack_dir: Path) -> None:
     assert subprocess.run([*cli, "status"], capture_output=True, timeout=30).returncode == 1
     with pytest.raises(RuntimeError):
         server.psql("select 1")
+
+
+def test_devstack_postgres_starts_from_a_folder_its_os_user_cannot_enter() -> None:
+    """A CI clone under ``mktemp -d`` (mode 700): as root, the data dir moves where PostgreSQL can go."""
+    private = Path(tempfile.mkdtemp(prefix="kubemaint-private-"))  # mode 700
+    try:
+        data_dir = reachable_data_dir(private / "stack" / "postgres")
+        if os.geteuid() == 0:
+            assert not data_dir.is_relative_to(private)
+        else:
+            assert data_dir == private / "stack" / "postgres"
+        with PostgresServer(data_dir) as server:
+            assert server.psql("select 40 + 2") == "42"
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+        if not data_dir.is_relative_to(private):
+            shutil.rmtree(data_dir.parent, ignore_errors=True)

@@ -23,7 +23,7 @@ from typing import Any
 
 from .controlplane import ControlPlane
 from .etcd import EtcdServer
-from .postgres import PostgresServer
+from .postgres import PostgresServer, reachable_data_dir
 from .process import ManagedProcess, pid_alive, stop_pid
 from .tools import repo_root
 
@@ -73,14 +73,16 @@ def _up(base: Path, args: argparse.Namespace) -> int:
     try:
         if not args.no_postgres and not _alive(state.get("postgres")):
             old = state.get("postgres", {})
+            data_dir = Path(old.get("data_dir") or reachable_data_dir(base / "postgres"))
             pg = PostgresServer(
-                base / "postgres", old.get("port"), log_path=base / "logs" / "postgres.log", detach=True
+                data_dir, old.get("port"), log_path=base / "logs" / "postgres.log", detach=True
             )
             started.append(pg.process)  # before start(): an interrupted start is cleaned up too
             pg.start()
             state["postgres"] = {
-                "processes": [_record(pg.process)], "host": pg.host, "port": pg.port, "user": pg.user,
-                "password": pg.password, "database": pg.database, "dsn": pg.dsn,
+                "processes": [_record(pg.process)], "data_dir": str(data_dir), "host": pg.host,
+                "port": pg.port, "user": pg.user, "password": pg.password, "database": pg.database,
+                "dsn": pg.dsn,
             }  # fmt: skip
             _save(base, state)
         if not _alive(state.get("etcd")):
@@ -134,6 +136,9 @@ def _down(base: Path, args: argparse.Namespace) -> int:
         if name in state:
             state[name]["processes"] = []  # ports kept: the next `up` reuses them and the data
     if args.purge and not any(_alive(c) for c in state.values()):
+        data_dir = state.get("postgres", {}).get("data_dir")
+        if data_dir and not Path(data_dir).is_relative_to(base):
+            shutil.rmtree(Path(data_dir).parent, ignore_errors=True)  # the fallback outside ``base``
         shutil.rmtree(base, ignore_errors=True)
     elif state:
         _save(base, state)

@@ -6,6 +6,7 @@ PostgreSQL refuses to run as root, so when we are root the server runs as an unp
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -38,16 +39,38 @@ def _os_user() -> str | None:
     return name
 
 
+def _can_reach(path: Path, os_user: str) -> bool:
+    probe = subprocess.run(
+        ["test", "-d", str(path), "-a", "-x", str(path)], user=os_user, group=os_user, extra_groups=[],
+        check=False, timeout=30,
+    )  # fmt: skip
+    return probe.returncode == 0
+
+
+def reachable_data_dir(preferred: Path) -> Path:
+    """``preferred`` if PostgreSQL's OS user can reach it, else a private folder under the system temp dir.
+
+    As root, PostgreSQL runs as an unprivileged user, which cannot enter a checkout under a mode-700 folder
+    (a CI clone in ``mktemp -d``, say). The fallback is named after ``preferred``, so it is stable across
+    ``devstack up`` runs, and mode 711 so that user can traverse it.
+    """
+    os_user = _os_user()
+    preferred.parent.mkdir(parents=True, exist_ok=True)
+    if os_user is None or _can_reach(preferred.parent, os_user):
+        return preferred
+    digest = hashlib.sha256(str(preferred.resolve()).encode()).hexdigest()[:12]
+    fallback = Path(tempfile.gettempdir()) / f"kubemaint-pg-{digest}"
+    fallback.mkdir(mode=0o711, exist_ok=True)
+    fallback.chmod(0o711)
+    return fallback / preferred.name
+
+
 def _check_reachable(path: Path, os_user: str) -> None:
     """Fail clearly if ``os_user`` cannot traverse to ``path`` (pytest's tmp_path under root is mode 700).
 
     Permissions are not changed behind the caller's back: a parallel pytest session resets them anyway.
     """
-    probe = subprocess.run(
-        ["test", "-d", str(path), "-a", "-x", str(path)], user=os_user, group=os_user, extra_groups=[],
-        check=False, timeout=30,
-    )  # fmt: skip
-    if probe.returncode != 0:
+    if not _can_reach(path, os_user):
         raise RuntimeError(
             f"PostgreSQL runs as {os_user!r}, which cannot reach {path}: put the data dir under a folder "
             "that others may traverse, e.g. tempfile.mkdtemp() with mode 0o711 (as tests/conftest.py does)"
