@@ -146,6 +146,21 @@ class OperatorSettings(BaseSettings):
         return time.time_ns() // 1000 + secrets.randbelow(1000)
 
 
+class _MappingSettings(OperatorSettings):
+    """:class:`OperatorSettings` read from a given mapping only (tests), never from ``os.environ``."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 class ConfigurationError(Exception):
     """A bad environment variable; ``str()`` is one line naming it."""
 
@@ -165,8 +180,8 @@ def load_settings(environ: dict[str, str] | None = None) -> OperatorSettings:
     try:
         if environ is None:
             return OperatorSettings()
-        # model_validate skips the environment sources: only ``environ`` is read.
-        return OperatorSettings.model_validate(
+        # Validation runs the settings sources too: _MappingSettings has only the given mapping.
+        return _MappingSettings.model_validate(
             {key.lower(): value for key, value in environ.items() if value != ""}
         )
     except ValidationError as exc:
