@@ -181,3 +181,55 @@ def test_label_selector_matches_like_the_api_server() -> None:
     assert not matches(selector, {"app": "users", "tier": "api", "team": "x", "zone": "b"})
     assert not matches(selector, {"app": "users", "tier": "api"})
     assert matches(LabelSelector(), {"anything": "goes"})
+
+
+def test_active_since_survives_a_brief_etcd_failure() -> None:
+    active = build_status(OBJ, Observation(phase=Phase.ACTIVE, key="/k", revision=3), {}, NOW)
+    broken = Observation(phase=Phase.ACTIVE, key="/k", etcd_error="UNAVAILABLE: connection refused")
+    failed = build_status(OBJ, broken, active, NOW + timedelta(minutes=1))
+    assert failed["phase"] == "Failed"
+    still_failed = build_status(OBJ, broken, failed, NOW + timedelta(minutes=2))
+    back = build_status(
+        OBJ, Observation(phase=Phase.ACTIVE, key="/k", revision=4), still_failed, NOW + timedelta(minutes=3)
+    )
+    assert back["phase"] == "Active"
+    assert back["activeSince"] == active["activeSince"] == "2026-12-01T02:30:00Z"
+
+
+def test_active_since_restarts_when_a_new_activation_meets_an_etcd_failure() -> None:
+    done = {"phase": "Completed", "activeSince": "2026-11-30T00:00:00Z"}
+    broken = Observation(phase=Phase.ACTIVE, key="/k", etcd_error="UNAVAILABLE: connection refused")
+    failed = build_status(OBJ, broken, done, NOW)
+    back = build_status(
+        OBJ, Observation(phase=Phase.ACTIVE, key="/k", revision=4), failed, NOW + timedelta(minutes=1)
+    )
+    assert back["activeSince"] == "2026-12-01T02:30:00Z", "re-enabled now, not at the old activation"
+    ended = build_status(OBJ, Observation(phase=Phase.COMPLETED, key="/k", revision=5), back, NOW)
+    assert ended["activeSince"] == back["activeSince"]
+
+
+def test_acks_that_cannot_be_listed_leave_drained_unknown_not_failed() -> None:
+    before = build_status(
+        OBJ,
+        Observation(
+            phase=Phase.ACTIVE, key="/k", revision=4, replicas=count_replicas([Ack("a", 4, True, 0)], 4)
+        ),
+        {},
+        NOW,
+    )
+    seen = Observation(
+        phase=Phase.ACTIVE, key="/k", revision=4, ack_error="PERMISSION_DENIED: etcdserver: permission denied"
+    )
+    status = build_status(OBJ, seen, before, NOW + timedelta(minutes=1))
+    assert status["phase"] == "Active"
+    assert status["activeSince"] == before["activeSince"]
+    assert status["replicas"] == {"acknowledged": 1, "live": 1}, "the last count stays"
+    conditions = _conditions(status)
+    assert conditions["EtcdSynced"]["status"] == "True"
+    assert conditions["Ready"]["status"] == "True"
+    assert (conditions["Drained"]["status"], conditions["Drained"]["reason"]) == (
+        "Unknown",
+        "AcksUnavailable",
+    )
+    assert "permission denied" in str(conditions["Drained"]["message"])
+    assert [(n.type, n.reason) for n in transition_events(before, status)] == []

@@ -38,37 +38,51 @@ class EtcdClients:
         self._default = default
         self._kube = kube
         self._material_dir = material_dir
-        self._clients: dict[EtcdConfig, Etcd3Client] = {}
+        self._open: dict[EtcdConfig, tuple[Etcd3Client, EtcdWriter]] = {}
         self._configs: dict[tuple[tuple[str, ...], tuple[str, str] | None], EtcdConfig] = {}
         self._lock = asyncio.Lock()
 
     async def writer(self, target: EtcdTarget) -> EtcdWriter:
-        """A writer on the etcd of ``target`` (connecting on first use)."""
+        """The writer on the etcd of ``target`` (connecting on first use); the same one until discarded."""
         async with self._lock:
             settings = await self._config(target)
-            client = self._clients.get(settings)
-            if client is None:
+            opened = self._open.get(settings)
+            if opened is None:
                 client = await connect(settings)
-                self._clients[settings] = client
-            return EtcdWriter(client, timeout=settings.timeout)
+                opened = (client, EtcdWriter(client, timeout=settings.timeout))
+                self._open[settings] = opened
+            return opened[1]
 
     async def config_for(self, target: EtcdTarget) -> EtcdConfig:
         """The connection settings of ``target`` (Secret material resolved)."""
         async with self._lock:
             return await self._config(target)
 
-    async def discard(self, target: EtcdTarget) -> None:
-        """Forget the client (and Secret material) of ``target`` after a failure."""
+    async def discard(self, target: EtcdTarget, failed: EtcdWriter | None) -> None:
+        """Drop ``failed``, the writer of ``target`` a call just failed on, and its Secret material.
+
+        Only while it is still the one handed out: a concurrent caller may already have replaced it, and its
+        fresh client stays open. ``None`` (no writer could be opened) only makes the Secret be read again.
+        """
+        cache_key = (target.endpoints, target.secret)
         async with self._lock:
-            settings = self._configs.pop((target.endpoints, target.secret), None)
-            client = self._clients.pop(settings, None) if settings is not None else None
-        if client is not None:
-            await _close_quietly(client)
+            settings = self._configs.get(cache_key) if target.endpoints else self._default
+            if settings is None:
+                return
+            opened = self._open.get(settings)
+            if opened is None:
+                self._configs.pop(cache_key, None)
+                return
+            if failed is None or opened[1] is not failed:
+                return
+            del self._open[settings]
+            self._configs.pop(cache_key, None)
+        await _close_quietly(opened[0])
 
     async def close(self) -> None:
         async with self._lock:
-            clients = list(self._clients.values())
-            self._clients.clear()
+            clients = [client for client, _ in self._open.values()]
+            self._open.clear()
             self._configs.clear()
         for client in clients:
             await _close_quietly(client)

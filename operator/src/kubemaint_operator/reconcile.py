@@ -148,8 +148,9 @@ async def reconcile_object(
             phase=phase,
             key=target.key,
             revision=key.revision,
-            etcd_error=key.error or ack_error,
+            etcd_error=key.error,
             replicas=replicas,
+            ack_error=ack_error,
             pods_selected=len(selected),
             pods_gated=sum(1 for name in selected if serving.get(name) is False),
             gate_error=gate_error,
@@ -226,16 +227,21 @@ async def _with_fresh_retry(
     runtime: Runtime, target: EtcdTarget, call: Callable[[EtcdWriter], Awaitable[T]]
 ) -> T:
     """Run ``call``; after a failure, once more on a new client (an expired auth token, a stale channel,
-    rotated Secret material). A second failure is the caller's to report."""
+    rotated Secret material). A second failure is the caller's to report. Only the writer that failed is
+    discarded, so a client another reconcile has just opened stays in use."""
+    writer: EtcdWriter | None = None
     try:
-        return await call(await runtime.etcd.writer(target))
+        writer = await runtime.etcd.writer(target)
+        return await call(writer)
     except Exception as exc:
         log.debug("etcd call for %s failed (%s); retrying on a new client", target.key, exc)
-        await runtime.etcd.discard(target)
+        await runtime.etcd.discard(target, writer)
+    writer = None
     try:
-        return await call(await runtime.etcd.writer(target))
+        writer = await runtime.etcd.writer(target)
+        return await call(writer)
     except Exception:
-        await runtime.etcd.discard(target)
+        await runtime.etcd.discard(target, writer)
         raise
 
 

@@ -39,7 +39,10 @@ class Observation:
     key: str
     revision: int | None = None
     etcd_error: str | None = None
+    """Reading or writing the key failed: the object is ``Failed``."""
     replicas: ReplicaCount | None = None
+    ack_error: str | None = None
+    """Listing the acknowledgements failed although the key is in place: only ``Drained`` is unknown."""
     pods_selected: int = 0
     pods_gated: int = 0
     gate_error: str | None = None
@@ -60,15 +63,10 @@ def build_status(
     pods_gated = _pods_gated(obj, seen)
     drained = _drained(seen)
     conditions = [_ready(obj, seen, phase, etcd_synced, pods_gated), etcd_synced, pods_gated, drained]
-    previous_since = previous.get("activeSince")
-    if phase is Phase.ACTIVE:
-        active_since = previous_since if previous.get("phase") == Phase.ACTIVE.value else format_time(now)
-    else:
-        active_since = previous_since
     status: dict[str, Any] = {
         "phase": phase.value,
         "observedGeneration": obj.generation,
-        "activeSince": active_since,
+        "activeSince": _active_since(seen, previous, now),
         "message": _message(obj, seen, phase),
         "conditions": render_conditions(conditions, previous.get("conditions") or [], obj.generation, now),
         "pods": {"selected": seen.pods_selected, "gated": seen.pods_gated},
@@ -86,6 +84,17 @@ def build_status(
 def status_patch(new: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
     """The top-level status fields that changed (empty: nothing to write)."""
     return {key: value for key, value in new.items() if previous.get(key) != value}
+
+
+def _active_since(seen: Observation, previous: Mapping[str, Any], now: datetime) -> str | None:
+    """When the clock made the maintenance active; an etcd failure in between (``Failed``) does not
+    restart it. Outside the window the last value stays (a disabled object that was active is Completed).
+    """
+    since: str | None = previous.get("activeSince")
+    if seen.phase is not Phase.ACTIVE:
+        return since
+    continuing = previous.get("phase") in (Phase.ACTIVE.value, Phase.FAILED.value)
+    return since if continuing and since else format_time(now)
 
 
 def _etcd_synced(seen: Observation) -> Condition:
@@ -114,6 +123,13 @@ def _pods_gated(obj: MaintenanceObject, seen: Observation) -> Condition:
 def _drained(seen: Observation) -> Condition:
     if seen.phase is not Phase.ACTIVE or seen.etcd_error is not None:
         return Condition("Drained", False, "NotActive", "the maintenance is not in force")
+    if seen.ack_error is not None:
+        return Condition(
+            "Drained",
+            None,
+            "AcksUnavailable",
+            f"cannot list the acknowledgements of {seen.key}: {seen.ack_error}",
+        )
     replicas = seen.replicas
     if replicas is None:
         return Condition("Drained", None, "Unknown", "acknowledgements not read yet")
