@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kubemaint.admission import DEFAULT_SKIP_PATHS, decide, is_skipped, problem_document
+from kubemaint.admission import DEFAULT_SKIP_PATHS, decide, is_skipped, problem_document, route_path
 from kubemaint.asgi import MaintenanceMiddleware
 from kubemaint.inflight import InFlight
 from kubemaint.state import OFF, MaintenanceState, Mode
@@ -55,6 +55,31 @@ def test_a_path_that_only_starts_like_a_skip_path_is_blocked() -> None:
     assert not is_skipped("/healthcheck", DEFAULT_SKIP_PATHS)
     assert not decide(FULL, method="GET", path="/healthcheck", now=NOW).admit
     assert decide(FULL, method="GET", path="/custom", now=NOW, skip_paths=("/custom",)).admit
+
+
+@pytest.mark.parametrize(
+    ("path", "root_path", "expected"),
+    [
+        ("/api/health", "/api", "/health"),
+        ("/api/v1/readyz", "/api/v1", "/readyz"),
+        ("/api/v1/readyz", "/api/v1/", "/readyz"),
+        ("/api", "/api", "/"),
+        ("/health", "", "/health"),
+        ("/health", "/api", "/health"),  # a server that already stripped the prefix
+        ("/apix/health", "/api", "/apix/health"),  # not a segment boundary: not the prefix
+    ],
+)
+def test_route_path_removes_the_mount_prefix(path: str, root_path: str, expected: str) -> None:
+    assert route_path(path, root_path) == expected
+
+
+def test_skip_paths_match_inside_a_mount_prefix() -> None:
+    path = route_path("/prefix/health", "/prefix")
+    assert decide(FULL, method="GET", path=path, now=NOW) == decide(
+        FULL, method="GET", path="/health", now=NOW
+    )
+    assert decide(FULL, method="GET", path=path, now=NOW).admit
+    assert not decide(FULL, method="GET", path=route_path("/prefix/users", "/prefix"), now=NOW).admit
 
 
 def test_the_right_bypass_secret_lets_a_request_through() -> None:
@@ -107,6 +132,7 @@ async def call(
     method: str,
     path: str,
     headers: list[tuple[bytes, bytes]] | None = None,
+    root_path: str = "",
 ) -> tuple[int, dict[bytes, bytes], bytes]:
     sent: list[dict[str, Any]] = []
 
@@ -116,7 +142,7 @@ async def call(
     async def send(message: Any) -> None:
         sent.append(dict(message))
 
-    scope = {"type": "http", "method": method, "path": path, "headers": headers or []}
+    scope = {"type": "http", "method": method, "path": path, "root_path": root_path, "headers": headers or []}
     await middleware(scope, receive, send)
     start = sent[0]
     body = b"".join(m.get("body", b"") for m in sent[1:])
@@ -150,6 +176,13 @@ async def test_middleware_labels_every_served_response() -> None:
     view.state = FULL
     status, headers, _ = await call(middleware, "GET", "/livez")
     assert (status, headers[b"x-maintenance"]) == (200, b"on")
+
+
+@pytest.mark.parametrize("probe", DEFAULT_SKIP_PATHS)
+async def test_middleware_serves_probes_of_an_app_mounted_under_a_prefix(probe: str) -> None:
+    middleware = MaintenanceMiddleware(app_ok, View(FULL))
+    assert (await call(middleware, "GET", f"/svc{probe}", root_path="/svc"))[0] == 200
+    assert (await call(middleware, "GET", "/svc/users", root_path="/svc"))[0] == 503
 
 
 async def test_middleware_counts_requests_in_flight_until_the_app_returns() -> None:

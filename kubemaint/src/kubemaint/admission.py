@@ -20,6 +20,7 @@ __all__ = [
     "decide",
     "is_skipped",
     "problem_document",
+    "route_path",
 ]
 
 DEFAULT_SKIP_PATHS: Final = ("/health", "/livez", "/readyz", "/stats", "/metrics")
@@ -36,6 +37,22 @@ class Decision:
     counted: bool
     bypassed: bool = False
     retry_after: int | None = None
+
+
+def route_path(path: str, root_path: str = "") -> str:
+    """The path inside the app: ``path`` without ``root_path`` when the app is mounted under that prefix.
+
+    ASGI servers and Starlette 1.x put the full path (prefix included) in ``scope["path"]`` and the prefix
+    in ``scope["root_path"]``; the prefix is removed only on a segment boundary (``/api`` from ``/api/x``,
+    not from ``/apix``), and a path equal to the prefix is the app's root ``/``.
+    """
+    root = root_path.rstrip("/")
+    if not root or not path.startswith(root):
+        return path
+    rest = path[len(root) :]
+    if not rest:
+        return "/"
+    return rest if rest.startswith("/") else path
 
 
 def is_skipped(path: str, skip_paths: Iterable[str]) -> bool:

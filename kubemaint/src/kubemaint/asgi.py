@@ -1,7 +1,8 @@
 """MaintenanceMiddleware: pure ASGI (no Starlette), so it wraps any ASGI app and never buffers a body.
 
-Per HTTP request: decide with :func:`kubemaint.admission.decide`; a refused request gets a 503
-``application/problem+json`` with ``Retry-After``; an admitted one is counted in flight (for draining) while
+Per HTTP request: decide with :func:`kubemaint.admission.decide` on the path inside the app (``root_path``
+removed when mounted under a prefix); a refused request gets a 503 ``application/problem+json`` with
+``Retry-After``; an admitted one is counted in flight (for draining) while
 the app runs. Every response carries ``X-Maintenance: on|off|read-only`` (the state when it started).
 The bypass secret is compared in constant time and never logged.
 """
@@ -12,7 +13,14 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from kubemaint.admission import BYPASS_HEADER, DEFAULT_SKIP_PATHS, SAFE_METHODS, decide, problem_body
+from kubemaint.admission import (
+    BYPASS_HEADER,
+    DEFAULT_SKIP_PATHS,
+    SAFE_METHODS,
+    decide,
+    problem_body,
+    route_path,
+)
 from kubemaint.inflight import InFlight
 from kubemaint.state import MaintenanceState
 
@@ -66,7 +74,7 @@ class MaintenanceMiddleware:
         decision = decide(
             state,
             method=method,
-            path=str(scope.get("path", "/")),
+            path=route_path(str(scope.get("path", "/")), str(scope.get("root_path", ""))),
             now=now,
             skip_paths=self.skip_paths,
             bypass_secret=self._secret,

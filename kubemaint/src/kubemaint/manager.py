@@ -9,7 +9,9 @@
 * ``until`` is enforced by a timer, so a maintenance ends on time without an etcd event;
   :attr:`Manager.state` applies it to the instant.
 * After each transition has taken effect the replica acknowledges at ``<key>/acks/<instance>`` under a
-  kept-alive lease (:class:`~kubemaint.ack_publisher.AckPublisher`).
+  kept-alive lease (:class:`~kubemaint.ack_publisher.AckPublisher`). When the drain timed out the ack says
+  ``drained: false``; the replica keeps waiting for the requests in flight in the background (at most
+  ``late_drain_timeout``, until the next transition or stop) and acknowledges again with ``drained: true``.
 * Losing etcd follows :class:`~kubemaint.policy.LossPolicy`; a malformed value keeps the last good state.
 """
 
@@ -58,6 +60,7 @@ class ManagerConfig:
     start_timeout: float = 10.0
     acknowledge: bool = True
     watchdog_interval: float = 1.0
+    late_drain_timeout: float = 600.0
 
 
 class Manager:
@@ -92,7 +95,9 @@ class Manager:
             if config.acknowledge
             else None
         )
-        self._acked: tuple[int, bool, Mode | None] | None = None
+        self._acked: tuple[int, bool, Mode | None, bool] | None = None
+        self._drained = True
+        self._late_drain: asyncio.Task[None] | None = None
 
     def register(self, handler: Handler) -> None:
         """Add a handler; call before :meth:`start`."""
@@ -151,10 +156,12 @@ class Manager:
     async def stop(self) -> None:
         """Stop following etcd and remove this replica's acknowledgement. Handlers are left as they are."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for running in (task, self._late_drain):
+            if running is not None:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+        self._late_drain = None
         await self._etcd.stop()
         if self._acks is not None:
             await self._acks.stop()
@@ -248,13 +255,15 @@ class Manager:
     async def _apply(self, target: Target) -> None:
         kind = transition_between(self._applied, target.state)
         self._origin = target.origin
-        drained = True
+        if kind in (Transition.ENTER, Transition.SWITCH, Transition.LEAVE):
+            self._cancel_late_drain()
         if kind in (Transition.ENTER, Transition.SWITCH):
             self._admitted = target.state
             log.info("entering maintenance (%s): draining", target.state.label)
             drained = await self._drain(target.state)
             if self._wake.is_set() and not self._still_wanted(target.state):
                 return  # superseded while draining: the loop applies the newer target
+            self._drained = drained
             for handler in self._handlers:
                 await self._call(handler, "on_start", target.state)
         elif kind is Transition.LEAVE:
@@ -262,13 +271,39 @@ class Manager:
             for handler in reversed(self._handlers):
                 await self._call(handler, "on_end", target.state)
             self._admitted = target.state
+            self._drained = True
         else:
             self._admitted = target.state
         self._applied = target.state
         if kind in (Transition.ENTER, Transition.SWITCH, Transition.LEAVE):
             self.transitions += 1
             log.info("maintenance is now %s (revision %d)", target.state.label, self._known_revision)
-        self._acknowledge(drained)
+        self._acknowledge(self._known_revision)
+        if not self._drained and self._late_drain is None and self._acks is not None:
+            self._late_drain = asyncio.create_task(
+                self._finish_drain(self._applied), name=f"late drain {self.config.key}"
+            )
+
+    async def _finish_drain(self, state: MaintenanceState) -> None:
+        """After a timed-out drain: once the requests in flight are done, acknowledge ``drained: true``."""
+        try:
+            writes_only = state.mode is Mode.READ_ONLY
+            if not await self.in_flight.wait_idle(self.config.late_drain_timeout, writes_only=writes_only):
+                log.warning("requests still in flight %.0f s after the drain", self.config.late_drain_timeout)
+                return
+            if self._acked is None:  # a transition would have cancelled this task
+                return
+            log.info("requests in flight finished after the drain timeout: drained")
+            self._drained = True
+            self._acknowledge(self._acked[0])
+        finally:
+            if self._late_drain is asyncio.current_task():
+                self._late_drain = None
+
+    def _cancel_late_drain(self) -> None:
+        task, self._late_drain = self._late_drain, None
+        if task is not None:
+            task.cancel()
 
     async def _drain(self, state: MaintenanceState) -> bool:
         """Wait for in-flight requests; stop early when a newer target no longer needs this drain."""
@@ -312,21 +347,21 @@ class Manager:
             self.last_error = f"handler {handler.name} {method} failed: {exc}"
             log.exception("handler %s %s failed", handler.name, method)
 
-    def _acknowledge(self, drained: bool) -> None:
+    def _acknowledge(self, revision: int) -> None:
         if self._acks is None:
             return
         state = self._applied
-        marker = (self._known_revision, state.enabled, state.mode if state.enabled else None)
+        marker = (revision, state.enabled, state.mode if state.enabled else None, self._drained)
         if marker == self._acked:
             return
         self._acked = marker
         self._acks.publish(
             Ack.of(
                 self.config.instance,
-                self._known_revision,
+                revision,
                 state,
                 in_flight=self.in_flight.count,
-                drained=drained,
+                drained=self._drained,
                 source=self._origin,
                 at=datetime.now(UTC),
             )

@@ -106,7 +106,7 @@ class PoolHandler:
             self._current = _CountedPool(pool, self.max_size, min_size)
 
     async def close(self) -> None:
-        """Close every pool, waiting up to ``retire_timeout`` for connections in use."""
+        """Close every pool, retiring ones too, waiting up to ``retire_timeout`` for connections in use."""
         async with self._lock:
             pools = [p for p in (self._current, *self._retiring) if p is not None]
             self._current = None
@@ -161,7 +161,13 @@ class PoolHandler:
         await self.resize(self.max_size, mode="normal")
 
     async def resize(self, max_size: int, *, mode: str) -> None:
-        """Swap in a pool of ``max_size``; returns once the old one is closed (or ``retire_timeout``)."""
+        """Swap in a pool of ``max_size``; the old one is closed once nobody uses it.
+
+        Shrinking returns once every old pool is closed (or after ``retire_timeout``), so the server
+        connections have really dropped when maintenance is acknowledged. Growing returns as soon as the new
+        pool is current: a long query still running on the small pool (a bypass request) must not keep the
+        service refusing after maintenance ended; that pool retires in the background.
+        """
         async with self._lock:
             current = self._current
             if current is None:
@@ -176,8 +182,10 @@ class PoolHandler:
         retirement = asyncio.create_task(self._retire(current))
         self._retirements.add(retirement)
         retirement.add_done_callback(self._retirements.discard)
-        done, _ = await asyncio.wait({retirement}, timeout=self.retire_timeout)
-        if not done:
+        if max_size > current.max_size:
+            return
+        _, pending = await asyncio.wait({retirement, *self._retirements}, timeout=self.retire_timeout)
+        if pending:
             log.warning("old database pool still in use after %.0f s; closing it later", self.retire_timeout)
 
     async def _retire(self, counted: _CountedPool) -> None:

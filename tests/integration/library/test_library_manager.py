@@ -156,6 +156,66 @@ async def test_the_drain_timeout_bounds_the_wait(etcd: EtcdServer, unique_key: s
         await manager.stop()
 
 
+async def test_a_late_drain_is_acknowledged_without_a_new_etcd_write(
+    etcd: EtcdServer, unique_key: str
+) -> None:
+    manager = Manager(config_for(etcd.endpoint, unique_key, drain_timeout=0.5))
+    await manager.start()
+    try:
+        manager.in_flight.enter()  # a request held in flight past the drain timeout
+        revision = etcd.put(unique_key, "true")
+        await eventually(lambda: _ack_of(etcd.endpoint, unique_key, revision))
+        ack = await _ack_of(etcd.endpoint, unique_key, revision)
+        assert ack is not None
+        assert (ack.maintenance, ack.drained, ack.in_flight) == (True, False, 1)
+        await asyncio.sleep(0.3)
+        manager.in_flight.exit()
+        await eventually(lambda: _drained_ack(etcd.endpoint, unique_key, revision))
+        ack = await _ack_of(etcd.endpoint, unique_key, revision)
+        assert ack is not None
+        assert (ack.maintenance, ack.drained, ack.in_flight) == (True, True, 0)
+        assert manager.revision == revision  # the maintenance value was not written again
+        assert etcd.get(unique_key) == "true"
+        assert manager.transitions == 1
+    finally:
+        await manager.stop()
+
+
+async def test_a_late_drain_ends_with_the_next_transition_or_stop(etcd: EtcdServer, unique_key: str) -> None:
+    manager = Manager(config_for(etcd.endpoint, unique_key, drain_timeout=0.3))
+    await manager.start()
+    try:
+        manager.in_flight.enter()  # never finishes while maintenance lasts
+        on = etcd.put(unique_key, "true")
+        await eventually(lambda: _ack_of(etcd.endpoint, unique_key, on))
+        await eventually(lambda: _late_drains() == 1)
+        off = etcd.put(unique_key, "false")
+        await eventually(lambda: _ack_of(etcd.endpoint, unique_key, off))
+        await eventually(lambda: _late_drains() == 0)
+        again = etcd.put(unique_key, "true")
+        await eventually(lambda: _ack_of(etcd.endpoint, unique_key, again))
+        await eventually(lambda: _late_drains() == 1)
+    finally:
+        await manager.stop()
+    assert _late_drains() == 0
+    manager.in_flight.exit()
+
+
+def _late_drains() -> int:
+    return sum(
+        1 for task in asyncio.all_tasks() if task.get_name().startswith("late drain ") and not task.done()
+    )
+
+
+async def _ack_of(endpoint: str, key: str, revision: int) -> Ack | None:
+    return next((a for a in await acks_of(endpoint, key) if a.revision == revision), None)
+
+
+async def _drained_ack(endpoint: str, key: str, revision: int) -> bool:
+    ack = await _ack_of(endpoint, key, revision)
+    return ack is not None and ack.drained
+
+
 async def test_latest_state_wins_while_a_transition_is_in_progress(etcd: EtcdServer, unique_key: str) -> None:
     handler = RecordingHandler(delay=1.0)
     manager = Manager(config_for(etcd.endpoint, unique_key))

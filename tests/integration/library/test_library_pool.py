@@ -74,6 +74,13 @@ async def eventually_count(
             await asyncio.sleep(0.05)
 
 
+async def retired(handler: PoolHandler, within: float = 10.0) -> None:
+    """Wait until no old pool is left open."""
+    async with asyncio.timeout(within):
+        while handler.stats()["retiring"] != 0:
+            await asyncio.sleep(0.02)
+
+
 def make_handler(postgres: PostgresServer, database: str, application: str, **sizes: int) -> PoolHandler:
     return PoolHandler(
         dsn=postgres.dsn_for(database), server_settings={"application_name": application}, **sizes
@@ -99,6 +106,7 @@ async def test_pool_shrinks_to_the_maintenance_max_and_restores_without_a_failed
         stats = handler.stats()
         assert (stats["max"], stats["mode"], stats["size"]) == (1, "maintenance", 1)
         await handler.on_end(OFF)
+        await retired(handler)  # the maintenance pool closes in the background once its last user is done
         assert await eventually_count(counter, application, lambda n: n >= 4) <= 8
         assert handler.stats()["max"] == 8
         assert handler.stats()["mode"] == "normal"
@@ -165,3 +173,89 @@ async def test_a_connection_held_across_a_resize_keeps_working(
         assert handler.stats()["retiring"] == 0
     finally:
         await handler.close()
+
+
+async def hold_connection(handler: PoolHandler, held: asyncio.Event, release: asyncio.Event) -> int:
+    """A long request: takes a connection, says so, keeps it until ``release``, then uses it again."""
+    async with handler.acquire() as connection:
+        held.set()
+        await release.wait()
+        return int(await connection.fetchval("select 7"))
+
+
+async def test_restoring_returns_at_once_while_a_query_still_holds_the_small_pool(
+    postgres: PostgresServer, fresh_database: str, counter: asyncpg.Connection
+) -> None:
+    application = f"kubemaint-pool-{secrets.token_hex(4)}"
+    handler = make_handler(postgres, fresh_database, application, min_size=2, max_size=6, maintenance_max=1)
+    handler.retire_timeout = 120.0  # the old wait would outlast the bound below by far
+    await handler.open()
+    held, release = asyncio.Event(), asyncio.Event()
+    try:
+        await handler.on_start(FULL)
+        bypass = asyncio.create_task(hold_connection(handler, held, release))
+        await asyncio.wait_for(held.wait(), 10)
+        await asyncio.wait_for(handler.on_end(OFF), 10)  # does not wait for the held connection
+        assert not bypass.done()
+        stats = handler.stats()
+        assert (stats["max"], stats["mode"], stats["retiring"]) == (6, "normal", 1)
+        assert await handler.fetchval("select 1") == 1  # served by the restored pool meanwhile
+        release.set()
+        assert await asyncio.wait_for(bypass, 10) == 7  # the query on the retiring pool never broke
+        await retired(handler)
+        assert await server_connections(counter, application) <= 6
+    finally:
+        release.set()
+        await handler.close()
+    assert await eventually_count(counter, application, lambda n: n == 0) == 0
+
+
+async def test_shrinking_still_waits_for_a_pool_retiring_from_a_restore(
+    postgres: PostgresServer, fresh_database: str, counter: asyncpg.Connection
+) -> None:
+    application = f"kubemaint-pool-{secrets.token_hex(4)}"
+    handler = make_handler(postgres, fresh_database, application, min_size=1, max_size=4, maintenance_max=1)
+    handler.retire_timeout = 30.0
+    await handler.open()
+    held, release = asyncio.Event(), asyncio.Event()
+    try:
+        await handler.on_start(FULL)
+        bypass = asyncio.create_task(hold_connection(handler, held, release))
+        await asyncio.wait_for(held.wait(), 10)
+        await handler.on_end(OFF)
+        shrink = asyncio.create_task(handler.on_start(FULL))
+        await asyncio.sleep(0.5)
+        assert not shrink.done()  # a connection of an old pool is still open on the server
+        release.set()
+        await asyncio.wait_for(shrink, 10)
+        assert await bypass == 7
+        assert await server_connections(counter, application) <= 1
+        assert handler.stats()["retiring"] == 0
+    finally:
+        release.set()
+        await handler.close()
+
+
+async def test_close_closes_a_pool_still_retiring(
+    postgres: PostgresServer, fresh_database: str, counter: asyncpg.Connection
+) -> None:
+    application = f"kubemaint-pool-{secrets.token_hex(4)}"
+    handler = make_handler(postgres, fresh_database, application, min_size=1, max_size=4, maintenance_max=1)
+    handler.retire_timeout = 0.5
+    await handler.open()
+    held, release = asyncio.Event(), asyncio.Event()
+    bypass: asyncio.Task[int] | None = None
+    try:
+        await handler.on_start(FULL)
+        bypass = asyncio.create_task(hold_connection(handler, held, release))
+        await asyncio.wait_for(held.wait(), 10)
+        await handler.on_end(OFF)
+        assert handler.stats()["retiring"] == 1
+        await handler.close()  # waits retire_timeout for the held connection, then terminates its pool
+        assert handler.stats()["mode"] == "closed"
+        assert await eventually_count(counter, application, lambda n: n == 0) == 0
+    finally:
+        release.set()
+        await handler.close()
+        if bypass is not None:
+            await asyncio.gather(bypass, return_exceptions=True)
