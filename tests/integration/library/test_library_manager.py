@@ -434,3 +434,47 @@ async def test_start_without_etcd_follows_the_loss_policy_then_catches_up(
         await eventually(lambda: manager.source == "etcd" and not manager.state.enabled, within=10.0)
     finally:
         await manager.stop()
+
+
+async def test_past_until_requests_wait_for_the_restore_then_are_admitted(
+    etcd: EtcdServer, unique_key: str
+) -> None:
+    """DESIGN: leaving restores the pool, then admits; at ``until`` too, not only on an etcd write."""
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    etcd.put(unique_key, encode(MaintenanceState(enabled=True, until=until)))
+    handler = RecordingHandler()
+    manager = Manager(config_for(etcd.endpoint, unique_key))
+    manager.register(handler)
+    await manager.start()
+    try:
+        assert manager.state.enabled
+        handler.delay = 2.0  # the restore takes seconds, as a pool reconnecting to a slow server might
+        await eventually(lambda: datetime.now(UTC) >= until + timedelta(seconds=0.5), within=10)
+        assert manager.state.enabled, "admitted before the handlers' restore finished"
+        await eventually(lambda: ("end", "off") in handler.calls, within=5)
+        assert not manager.state.enabled
+    finally:
+        await manager.stop()
+
+
+async def test_past_until_a_stuck_restore_does_not_hold_the_maintenance(
+    etcd: EtcdServer, unique_key: str
+) -> None:
+    """``until`` holds even when a handler hangs: admission opens after RESTORE_GRACE regardless."""
+    from kubemaint.manager import RESTORE_GRACE
+
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    etcd.put(unique_key, encode(MaintenanceState(enabled=True, until=until)))
+    handler = RecordingHandler()
+    manager = Manager(config_for(etcd.endpoint, unique_key))
+    manager.register(handler)
+    await manager.start()
+    try:
+        handler.delay = 60.0
+        deadline = until + RESTORE_GRACE
+        await eventually(lambda: not manager.state.enabled, within=15)
+        assert datetime.now(UTC) >= deadline - timedelta(seconds=0.1)
+        assert ("end", "off") not in handler.calls
+    finally:
+        handler.delay = 0.0
+        await manager.stop()
