@@ -24,9 +24,8 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Final
 
 from kubemaint.ack_publisher import AckPublisher
 from kubemaint.acks import Ack, ack_key
@@ -40,9 +39,6 @@ from kubemaint.state import OFF, MaintenanceState, Mode, format_time
 __all__ = ["Handler", "LossPolicy", "Manager", "ManagerConfig", "default_instance", "start_with_etcd"]
 
 log = logging.getLogger(__name__)
-
-RESTORE_GRACE: Final = timedelta(seconds=5)
-"""How long past ``until`` admission may wait for the handlers' restore before it opens regardless."""
 
 
 def default_instance() -> str:
@@ -113,18 +109,8 @@ class Manager:
 
     @property
     def state(self) -> MaintenanceState:
-        """The state enforced now.
-
-        A maintenance past its ``until`` ends when the loop, woken at ``until``, has restored the handlers
-        (DESIGN.md: restore the pool, then admit), so requests never pile onto the shrunken pool. Should
-        that take longer than :data:`RESTORE_GRACE`, it ends anyway: ``until`` holds even if a handler
-        is stuck.
-        """
-        now = datetime.now(UTC)
-        admitted = self._admitted
-        if admitted.enabled and admitted.until is not None and now >= admitted.until:
-            return admitted if now - admitted.until < RESTORE_GRACE else OFF
-        return admitted
+        """The state enforced now (``until`` applied to the instant)."""
+        return self._admitted.at(datetime.now(UTC))
 
     @property
     def revision(self) -> int:
