@@ -1,7 +1,9 @@
 # kubemaint — `make help` lists every target.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-export PATH := $(CURDIR)/.cache/bin:$(HOME)/.local/bin:$(PATH)
+KUBEMAINT_CACHE ?= $(shell scripts/cache-dir.sh)
+export KUBEMAINT_CACHE
+export PATH := $(KUBEMAINT_CACHE)/bin:$(HOME)/.local/bin:$(PATH)
 
 .PHONY: help
 help: ## List the targets
@@ -12,7 +14,7 @@ bootstrap: ## Install what is missing: uv, PostgreSQL, the Python workspace, etc
 	scripts/bootstrap.sh
 
 .PHONY: tools
-tools: ## Build the pinned Go tools (etcd, helm, kube-apiserver, kube-controller-manager, kubectl) into .cache/bin
+tools: ## Build the pinned Go tools (etcd, helm, kube-apiserver, kube-controller-manager, kubectl) into the user's cache
 	scripts/build-tools.sh
 
 .PHONY: test

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the tests and the demo need on a fresh machine, skipping whatever is already there:
 # uv, PostgreSQL (Debian packages), the Python workspace (uv.lock, frozen), and the Go-built tools
-# (etcd, helm, kube-apiserver, kube-controller-manager, kubectl) in the ignored .cache/ folder.
+# (etcd, helm, kube-apiserver, kube-controller-manager, kubectl) in the user's cache (scripts/cache-dir.sh).
 #
 # Usage: scripts/bootstrap.sh [build-tools targets...]   (default: etcd helm k8s)
 set -euo pipefail

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Build the Go tools that the tests and the demo need, from pinned Go module versions, into the ignored
-# cache folder .cache/ (binaries in .cache/bin, Go build and module caches beside them). A tool already
-# built at the pinned version is reused, so only the first run on a machine pays the build.
+# Build the Go tools that the tests and the demo need, from pinned Go module versions, into the user's
+# cache folder ${KUBEMAINT_CACHE:-${XDG_CACHE_HOME:-~/.cache}/kubemaint} (binaries in bin/, Go build and
+# module caches beside them), so every clone on a machine, CI's included, shares one build. A tool already
+# built at the pinned version (its stamp bin/.NAME.version) is reused: only the first run pays the build.
 # Nothing is ever downloaded from a release site: everything comes from the Go module proxy.
 #
 # Usage: scripts/build-tools.sh [etcd] [helm] [k8s] [tilt]      (no argument: etcd helm k8s)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cache=${KUBEMAINT_CACHE:-$root/.cache}
+cache=$("$root/scripts/cache-dir.sh")
 bin=$cache/bin
 mkdir -p "$bin"
 export GOCACHE=$cache/go-build GOMODCACHE=$cache/go-mod GOFLAGS=-modcacherw GOTOOLCHAIN=local CGO_ENABLED=0

@@ -8,7 +8,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-export PATH="$root/.cache/bin:$HOME/.local/bin:$PATH"
+bin=$("$root/scripts/cache-dir.sh")/bin
+export PATH="$bin:$HOME/.local/bin:$PATH"
 run=$root/.run/demo
 port=${PORT:-8081}
 
@@ -102,7 +103,7 @@ expect 200
 show "curl -sS -o /dev/null -w 'HTTP %{http_code}\n' $base/users"
 
 step "Everything is still running. Try it yourself:"
-echo "  export PATH=$root/.cache/bin:\$PATH"
+echo "  export PATH=$bin:\$PATH"
 uv run --frozen devstack env | sed 's/^/  /'
 cat <<EOT
   curl -i $base/users

@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-export PATH="$root/.cache/bin:$HOME/.local/bin:$PATH"
+export PATH="$("$root/scripts/cache-dir.sh")/bin:$HOME/.local/bin:$PATH"
 
 scripts/bootstrap.sh etcd helm k8s tilt
 

@@ -4,12 +4,12 @@
 # through the kubemaint.io/serving gate, the Service's EndpointSlice without a ready endpoint; deleted:
 # everything recovers. The cluster is deleted at the end (KEEP_CLUSTER=1 keeps it).
 #
-# Needs: a Docker engine, kind, helm and kubectl on PATH (or in .cache/bin: scripts/build-tools.sh helm k8s;
-# kind: GOBIN=$PWD/.cache/bin go install sigs.k8s.io/kind@v0.33.0).
+# Needs: a Docker engine, kind, helm and kubectl on PATH (or in the tool cache's bin/: scripts/build-tools.sh helm k8s;
+# kind: GOBIN=$(scripts/cache-dir.sh)/bin go install sigs.k8s.io/kind@v0.33.0).
 # Usage: tests/e2e/kind_e2e.sh        (pytest -m e2e tests/e2e runs it)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-export PATH=$root/.cache/bin:$PATH
+export PATH=$("$root/scripts/cache-dir.sh")/bin:$PATH
 cluster=${KIND_CLUSTER:-kubemaint-e2e}
 ns=kubemaint
 release=kubemaint

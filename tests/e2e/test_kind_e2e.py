@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from kubemaint_devstack.tools import cache_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "e2e" / "kind_e2e.sh"
@@ -28,8 +29,8 @@ def _docker_problem() -> str | None:
     if info.returncode != 0:
         lines = [line.strip() for line in (info.stderr or info.stdout).splitlines() if line.strip()]
         return f"`docker info` failed: {lines[-1] if lines else 'exit ' + str(info.returncode)}"
-    if shutil.which("kind") is None and not (ROOT / ".cache" / "bin" / "kind").is_file():
-        return "kind is missing (GOBIN=$PWD/.cache/bin go install sigs.k8s.io/kind@v0.33.0)"
+    if shutil.which("kind") is None and not (cache_dir() / "bin" / "kind").is_file():
+        return f"kind is missing (GOBIN={cache_dir() / 'bin'} go install sigs.k8s.io/kind@v0.33.0)"
     return None
 
 

@@ -49,9 +49,16 @@ def repo_root() -> Path:
 
 
 def cache_dir() -> Path:
-    """The project's tool cache ($KUBEMAINT_CACHE, default <repo>/.cache)."""
+    """The project's tool cache, as ``scripts/cache-dir.sh`` defines it.
+
+    ``$KUBEMAINT_CACHE``, else ``${XDG_CACHE_HOME:-~/.cache}/kubemaint``: outside the clone, so every
+    clone on a machine (CI's included) reuses one build of the Go tools.
+    """
     env = os.environ.get("KUBEMAINT_CACHE")
-    return Path(env).resolve() if env else repo_root() / ".cache"
+    if env:
+        return Path(env).resolve()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache").resolve() / "kubemaint"
 
 
 def _postgres_dirs() -> list[Path]:
