@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kubemaint.acks import Ack, ack_key, acks_prefix, decode_ack, encode_ack
 from kubemaint.cli import UsageError, build_parser, parse_duration
-from kubemaint.client import EtcdConfig
+from kubemaint.client import EtcdConfig, parse_endpoint, parse_endpoints
 from kubemaint.inflight import InFlight
 from kubemaint.state import MaintenanceState, Mode, StateParseError
 
@@ -20,7 +20,17 @@ def test_endpoints_accept_urls_and_host_port_pairs() -> None:
     assert config.endpoints == ("127.0.0.1:2379", "etcd-1.shop:2379")
 
 
-@pytest.mark.parametrize("text", ["", " , ", "ftp://a:1", "http://a", "justahost"])
+def test_endpoints_are_normalised_scheme_host_case_and_repeats() -> None:
+    parsed = parse_endpoints(["HTTP://Etcd.Shop:2379/", "etcd.shop:2379,[::1]:2379", "https://b:1"])
+    assert [str(e) for e in parsed] == ["http://etcd.shop:2379", "http://[::1]:2379", "https://b:1"]
+    assert parse_endpoint("127.0.0.1:2379") == parse_endpoint("http://127.0.0.1:2379")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", " , ", "ftp://a:1", "http://a", "justahost", "http://127.0.0.1:99999", "a:0", "a:x", "http://a:1/p",
+     "http://u:p@a:1", "a b:1", ":2379"],
+)  # fmt: skip
 def test_bad_endpoints_are_refused_with_the_value(text: str) -> None:
     with pytest.raises(ValueError, match="etcd endpoint"):
         EtcdConfig.from_endpoints(text)
@@ -111,3 +121,21 @@ async def test_in_flight_waits_for_writes_only_when_asked() -> None:
         assert not await in_flight.wait_idle(0.05)
     assert await in_flight.wait_idle(0.05)
     assert (in_flight.count, in_flight.writes) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("ack", "revision", "maintenance", "expected"),
+    [
+        (Ack("a", 7, maintenance=True, in_flight=0, drained=True), 7, True, True),
+        (Ack("a", 9, maintenance=True, in_flight=0, drained=True), 7, True, True),  # a later value applied
+        (Ack("a", 6, maintenance=True, in_flight=0, drained=True), 7, True, False),  # not yet this value
+        (Ack("a", 7, maintenance=True, in_flight=2, drained=False), 7, True, False),  # still draining
+        (Ack("a", 7, maintenance=False, in_flight=0, drained=True), 7, True, False),  # not in maintenance
+        (Ack("a", 7, maintenance=False, in_flight=3, drained=True), 7, False, True),  # off needs no drain
+        (Ack("a", 7, maintenance=True, in_flight=0, drained=True), 7, False, False),
+    ],
+)
+def test_acknowledged_has_one_meaning(ack: Ack, revision: int, maintenance: bool, expected: bool) -> None:
+    from kubemaint.acks import acknowledges
+
+    assert acknowledges(ack, revision, maintenance=maintenance) is expected

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from kubemaint.client import parse_endpoints
 from kubemaint.state import OFF, Mode, parse
 from kubemaint_operator.desired import desired_state
-from kubemaint_operator.model import EtcdOverride, MaintenanceObject, MaintenanceSpec, Window
+from kubemaint_operator.model import EtcdOverride, MaintenanceObject, MaintenanceSpec, SpecError, Window
 from kubemaint_operator.targets import target_of
 from kubemaint_operator.windows import object_state
 
 NOW = datetime(2026, 12, 1, 2, 30, tzinfo=UTC)
+OWN = parse_endpoints("http://127.0.0.1:2379")
 
 
 def obj(name: str, namespace: str = "shop", **spec: object) -> MaintenanceObject:
@@ -90,15 +93,50 @@ def test_desired_state_round_trips_through_the_shared_encoding() -> None:
 
 
 def test_key_is_prefix_and_service_unless_overridden() -> None:
-    assert target_of(obj("a"), "/maintenance").key == "/maintenance/users"
-    assert target_of(obj("a"), "/maintenance/").key == "/maintenance/users"
+    assert target_of(obj("a"), "/maintenance", OWN).key == "/maintenance/users"
+    assert target_of(obj("a"), "/maintenance/", OWN).key == "/maintenance/users"
     custom = obj("a", etcd=EtcdOverride(endpoints=("http://etcd.shop:2379",), key="/x/y", secret_name="tls"))
-    target = target_of(custom, "/maintenance")
+    target = target_of(custom, "/maintenance", OWN)
     assert target.key == "/x/y"
     assert target.endpoints == ("http://etcd.shop:2379",)
     assert target.secret == ("shop", "tls")
-    assert target.identity != target_of(obj("a"), "/maintenance").identity
+    assert target.identity != target_of(obj("a"), "/maintenance", OWN).identity
 
 
 def test_objects_in_two_namespaces_naming_one_key_share_it() -> None:
-    assert target_of(obj("a", "ns1"), "/m").identity == target_of(obj("b", "ns2"), "/m").identity
+    assert target_of(obj("a", "ns1"), "/m", OWN).identity == target_of(obj("b", "ns2"), "/m", OWN).identity
+
+
+@pytest.mark.parametrize(
+    "endpoints",
+    [
+        ("127.0.0.1:2379",),
+        ("http://127.0.0.1:2379",),
+        ("HTTP://127.0.0.1:2379/",),
+        ("127.0.0.1:2379", "http://127.0.0.1:2379"),
+    ],
+)
+def test_the_operators_own_etcd_spelled_otherwise_is_one_merge(endpoints: tuple[str, ...]) -> None:
+    named = target_of(obj("b", etcd=EtcdOverride(endpoints=endpoints)), "/maintenance", OWN)
+    default = target_of(obj("a"), "/maintenance", OWN)
+    assert named == default, "same etcd, same key: the operator's own target, one merge"
+
+
+def test_endpoint_order_case_and_repeats_do_not_split_a_merge() -> None:
+    one = obj("a", etcd=EtcdOverride(endpoints=("http://E1.shop:2379", "e2.shop:2379")))
+    two = obj("b", etcd=EtcdOverride(endpoints=("e2.shop:2379", "e1.shop:2379", "e2.shop:2379")))
+    assert target_of(one, "/m", OWN).identity == target_of(two, "/m", OWN).identity
+    assert target_of(one, "/m", OWN).identity != target_of(obj("c"), "/m", OWN).identity
+
+
+def test_own_endpoints_with_a_secret_stay_a_target_of_their_own_but_merge() -> None:
+    secret = obj("b", etcd=EtcdOverride(endpoints=("127.0.0.1:2379",), secret_name="creds"))
+    target = target_of(secret, "/maintenance", OWN)
+    assert target.secret == ("shop", "creds"), "the Secret's credentials, not the operator's"
+    assert target.identity == target_of(obj("a"), "/maintenance", OWN).identity
+
+
+def test_an_endpoint_the_client_would_refuse_is_a_spec_error() -> None:
+    bad = obj("a", etcd=EtcdOverride(endpoints=("http://127.0.0.1:99999",)))
+    with pytest.raises(SpecError, match="port"):
+        target_of(bad, "/maintenance", OWN)

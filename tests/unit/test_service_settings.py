@@ -57,9 +57,10 @@ def test_empty_values_mean_unset() -> None:
     assert settings.bypass_secret is None
 
 
-def test_endpoints_are_split_and_trimmed() -> None:
-    settings = load_settings({"ETCD_ENDPOINTS": " http://a:2379 , b:2379,"})
-    assert settings.endpoints == ("http://a:2379", "b:2379")
+def test_endpoints_are_split_trimmed_and_normalised() -> None:
+    settings = load_settings({"ETCD_ENDPOINTS": " http://A:2379 , b:2379,"})
+    assert settings.etcd_endpoints == "http://a:2379,http://b:2379"
+    assert settings.etcd_config().endpoints == ("a:2379", "b:2379")
 
 
 @pytest.mark.parametrize(

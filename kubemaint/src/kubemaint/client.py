@@ -7,6 +7,7 @@ from inside that loop, never at import time.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,17 @@ if TYPE_CHECKING:
     from etcd3aio.lease import LeaseService
     from etcd3aio.watch import WatchService
 
-__all__ = ["EtcdConfig", "connect", "describe_error", "kv_of", "lease_of", "watch_of"]
+__all__ = [
+    "Endpoint",
+    "EtcdConfig",
+    "connect",
+    "describe_error",
+    "kv_of",
+    "lease_of",
+    "parse_endpoint",
+    "parse_endpoints",
+    "watch_of",
+]
 
 WATCH_BACKOFF_START = 0.1
 WATCH_BACKOFF_CAP = 1.0
@@ -52,33 +63,86 @@ class EtcdConfig:
             raise ValueError("an etcd username needs a password")
 
     @classmethod
-    def from_endpoints(cls, endpoints: str, **options: object) -> EtcdConfig:
-        """Build from a comma list such as ``ETCD_ENDPOINTS`` (``http://a:2379,b:2379``).
+    def from_endpoints(cls, endpoints: str | Iterable[str], **options: object) -> EtcdConfig:
+        """Build from a comma list such as ``ETCD_ENDPOINTS`` (``http://a:2379,b:2379``) or a list of them.
 
-        ``https://`` endpoints need ``ca_file``: etcd3aio only turns TLS on with a CA.
+        Each entry is read by :func:`parse_endpoint`. ``https://`` endpoints need ``ca_file``: etcd3aio
+        only turns TLS on with a CA.
         """
-        parsed: list[str] = []
-        secure = False
-        for item in endpoints.split(","):
-            item = item.strip()
-            if not item:
-                continue
-            if "://" in item:
-                url = urlsplit(item)
-                if url.scheme not in ("http", "https") or not url.hostname or url.port is None:
-                    raise ValueError(f"not an etcd endpoint (http[s]://host:port): {item!r}")
-                secure = secure or url.scheme == "https"
-                host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
-                parsed.append(f"{host}:{url.port}")
-            else:
-                if ":" not in item:
-                    raise ValueError(f"not an etcd endpoint (host:port): {item!r}")
-                parsed.append(item)
-        if not parsed:
-            raise ValueError("no etcd endpoint given")
-        if secure and options.get("ca_file") is None:
+        parsed = parse_endpoints(endpoints)
+        if any(item.scheme == "https" for item in parsed) and options.get("ca_file") is None:
             raise ValueError("https etcd endpoints need a CA file (ca_file)")
-        return cls(endpoints=tuple(parsed), **options)  # type: ignore[arg-type]
+        return cls(endpoints=tuple(item.address for item in parsed), **options)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Endpoint:
+    """One etcd endpoint, normalised: scheme ``http`` (the default) or ``https``, host lower-case, port.
+
+    Two spellings of one server (``127.0.0.1:2379``, ``HTTP://127.0.0.1:2379/``) give equal endpoints;
+    names are not resolved, so ``localhost`` and ``127.0.0.1`` stay different. The port is required, as
+    etcd's own clients require it: no default is guessed.
+    """
+
+    host: str
+    port: int
+    scheme: str = "http"
+
+    @property
+    def address(self) -> str:
+        """``host:port`` as the gRPC client takes it (an IPv6 host in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.address}"
+
+
+def parse_endpoint(text: str) -> Endpoint:
+    """Read ``host:port`` or ``http[s]://host:port[/]``; :class:`ValueError` names what is wrong.
+
+    The one parser of endpoints: the settings of the service and of the operator, the CLI and the
+    operator's ``spec.etcd`` all go through it, so a value accepted at start-up is one the client takes.
+    """
+    item = text.strip()
+    url = urlsplit(item if "://" in item else f"http://{item}")
+    problem = None
+    if url.scheme.lower() not in ("http", "https"):
+        problem = "the scheme must be http or https"
+    elif url.path not in ("", "/") or url.query or url.fragment or "@" in url.netloc:
+        problem = "only a scheme, a host and a port are allowed"
+    elif not url.hostname or any(c.isspace() for c in item):
+        problem = "a host is needed"
+    if problem is None:
+        try:
+            port = url.port
+        except ValueError:
+            port, problem = None, "the port must be a number from 1 to 65535"
+        else:
+            if port is None:
+                problem = "a port is needed, e.g. :2379"
+            elif port == 0:
+                problem = "the port must be a number from 1 to 65535"
+    if problem is not None:
+        raise ValueError(f"not an etcd endpoint ({problem}): {item!r}")
+    assert url.hostname is not None
+    assert port is not None
+    return Endpoint(host=url.hostname.lower(), port=port, scheme=url.scheme.lower())
+
+
+def parse_endpoints(endpoints: str | Iterable[str]) -> tuple[Endpoint, ...]:
+    """Every endpoint of a comma list (or of a list of such), in order, each once; at least one."""
+    texts = [endpoints] if isinstance(endpoints, str) else list(endpoints)
+    items = [part for text in texts for part in text.split(",")]
+    parsed: list[Endpoint] = []
+    for item in items:
+        if item.strip():
+            endpoint = parse_endpoint(item)
+            if endpoint not in parsed:
+                parsed.append(endpoint)
+    if not parsed:
+        raise ValueError("no etcd endpoint given")
+    return tuple(parsed)
 
 
 async def connect(config: EtcdConfig) -> Etcd3Client:

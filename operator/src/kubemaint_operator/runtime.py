@@ -7,11 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+from kubemaint.client import Endpoint, parse_endpoints
 
 from kubemaint_operator.etcd_clients import EtcdClients
 from kubemaint_operator.key_watches import KeyWatches
 from kubemaint_operator.kube import KubeClient
+from kubemaint_operator.model import MaintenanceObject
+from kubemaint_operator.peering_check import PeeringWatch
 from kubemaint_operator.settings import OperatorSettings
+from kubemaint_operator.targets import EtcdTarget, target_of
 
 __all__ = ["Runtime", "runtime_of"]
 
@@ -28,6 +32,16 @@ class Runtime:
     reconciled_at: dict[str, float] = field(default_factory=dict)
     _target_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _object_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    own_endpoints: tuple[Endpoint, ...] = field(init=False)
+    peering: PeeringWatch | None = None
+    """Looks for kopf's peering object until it exists (``None``: standalone)."""
+
+    def __post_init__(self) -> None:
+        self.own_endpoints = parse_endpoints(self.settings.etcd_endpoints)
+
+    def target_of(self, obj: MaintenanceObject) -> EtcdTarget:
+        """The etcd key ``obj`` writes, with this operator's prefix and own endpoints."""
+        return target_of(obj, self.settings.maintenance_prefix, self.own_endpoints)
 
     def target_lock(self, identity: str) -> asyncio.Lock:
         """Serialises read-compare-write of one etcd key within this process."""
@@ -44,6 +58,8 @@ class Runtime:
         self._object_locks.pop(uid, None)
 
     async def close(self) -> None:
+        if self.peering is not None:
+            await self.peering.close()
         await self.watches.close()
         await self.etcd.close()
         await self.kube.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from kubemaint.client import EtcdConfig
 from kubemaint.manager import LossPolicy, Manager, ManagerConfig, default_instance
 from kubemaint.pgpool import PoolHandler
 from prometheus_client import CollectorRegistry
@@ -24,20 +23,6 @@ __all__ = ["Runtime"]
 log = logging.getLogger(__name__)
 
 
-def _etcd_config(settings: Settings) -> EtcdConfig:
-    def path(value: object) -> str | None:
-        return None if value is None else str(value)
-
-    return EtcdConfig.from_endpoints(
-        settings.etcd_endpoints,
-        ca_file=path(settings.etcd_ca_file),
-        cert_file=path(settings.etcd_cert_file),
-        key_file=path(settings.etcd_key_file),
-        username=settings.etcd_username,
-        password=settings.etcd_password.get_secret_value() if settings.etcd_password else None,
-    )
-
-
 class Runtime:
     """The service's long-lived parts."""
 
@@ -47,7 +32,7 @@ class Runtime:
         self.manager = Manager(
             ManagerConfig(
                 key=settings.key,
-                etcd=_etcd_config(settings),
+                etcd=settings.etcd_config(),
                 instance=self.instance,
                 drain_timeout=settings.drain_timeout,
                 on_etcd_loss=LossPolicy(settings.maintenance_on_etcd_loss),
@@ -96,9 +81,6 @@ class Runtime:
         await self.manager.stop()
         await self.database.stop()
         log.info("users-service stopped: pool closed")
-
-    def handler_health(self) -> dict[str, bool]:
-        return {handler.name: handler.health() for handler in self.manager.handlers}
 
     def stats(self) -> dict[str, object]:
         maintenance = self.manager.stats()

@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
 
+from kubemaint.client import EtcdConfig, parse_endpoints
 from kubemaint.config_errors import describe_errors
 from pydantic import (
     BeforeValidator,
@@ -37,7 +38,6 @@ __all__ = ["ConfigurationError", "Settings", "load_settings"]
 
 _DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 _SERVICE_NAME: Final = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_ENDPOINT: Final = re.compile(r"^(https?://)?(\[[0-9A-Fa-f:.]+\]|[^\s/,:\[\]]+):\d{1,5}/?$")
 
 
 def _duration_seconds(value: object) -> object:
@@ -123,13 +123,8 @@ class Settings(BaseSettings):
     @field_validator("etcd_endpoints")
     @classmethod
     def _check_endpoints(cls, value: str) -> str:
-        endpoints = [part.strip() for part in value.split(",") if part.strip()]
-        if not endpoints:
-            raise ValueError("must list at least one endpoint, e.g. http://etcd:2379")
-        for endpoint in endpoints:
-            if not _ENDPOINT.match(endpoint):
-                raise ValueError(f"{endpoint!r} is not host:port or an http(s)://host:port URL")
-        return ",".join(endpoints)
+        """Read by the client's own parser, so a value accepted here is one the client takes."""
+        return ",".join(str(endpoint) for endpoint in parse_endpoints(value))
 
     @field_validator("service_name")
     @classmethod
@@ -181,6 +176,10 @@ class Settings(BaseSettings):
             raise ValueError("ETCD_CERT_FILE and ETCD_KEY_FILE must be set together")
         if (self.etcd_username is None) != (self.etcd_password is None):
             raise ValueError("ETCD_USERNAME and ETCD_PASSWORD must be set together")
+        try:
+            self.etcd_config()
+        except ValueError as exc:
+            raise ValueError(f"ETCD_ENDPOINTS / ETCD_*_FILE: {exc}") from None
         secret = self.maintenance_bypass_secret
         if secret is not None and 0 < len(secret.get_secret_value()) < 16:
             raise ValueError("MAINTENANCE_BYPASS_SECRET must be at least 16 characters (or unset)")
@@ -191,9 +190,16 @@ class Settings(BaseSettings):
         """The etcd key watched: ``MAINTENANCE_KEY``, default ``/maintenance/<SERVICE_NAME>``."""
         return self.maintenance_key or f"/maintenance/{self.service_name}"
 
-    @property
-    def endpoints(self) -> tuple[str, ...]:
-        return tuple(self.etcd_endpoints.split(","))
+    def etcd_config(self) -> EtcdConfig:
+        """The etcd connection settings, built by the library from these variables."""
+        return EtcdConfig.from_endpoints(
+            self.etcd_endpoints,
+            ca_file=str(self.etcd_ca_file) if self.etcd_ca_file else None,
+            cert_file=str(self.etcd_cert_file) if self.etcd_cert_file else None,
+            key_file=str(self.etcd_key_file) if self.etcd_key_file else None,
+            username=self.etcd_username,
+            password=self.etcd_password.get_secret_value() if self.etcd_password else None,
+        )
 
     @property
     def bypass_secret(self) -> str | None:

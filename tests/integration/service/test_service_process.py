@@ -25,6 +25,7 @@ from kubemaint_devstack.postgres import PostgresServer
         ("DRAIN_TIMEOUT", "forever"),
         ("MAINTENANCE_ON_ETCD_LOSS", "panic"),
         ("ETCD_ENDPOINTS", "etcd-without-port"),
+        ("ETCD_ENDPOINTS", "http://127.0.0.1:99999"),
         ("SEED_SAMPLE_DATA", "perhaps"),
     ],
 )

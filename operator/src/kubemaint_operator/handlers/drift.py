@@ -16,7 +16,6 @@ from kubemaint_operator.kube import GROUP, PLURAL, VERSION
 from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.reconcile import Indexes, reconcile_object
 from kubemaint_operator.runtime import runtime_of
-from kubemaint_operator.targets import target_of
 
 TICK_SECONDS = 1.0
 
@@ -24,7 +23,7 @@ TICK_SECONDS = 1.0
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, id="drift")
 async def repair_drift(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     runtime = runtime_of(memo)
-    target = target_of(MaintenanceObject.from_body(body), runtime.settings.maintenance_prefix)
+    target = runtime.target_of(MaintenanceObject.from_body(body))
     if runtime.watches.take_dirty(target.identity):
         await reconcile_object(runtime, body, Indexes.from_kwargs(kwargs), reason="key changed")
         return

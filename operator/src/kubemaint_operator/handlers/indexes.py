@@ -14,7 +14,6 @@ from kubemaint_operator.gates import PodView, has_gate
 from kubemaint_operator.kube import GROUP, PLURAL, VERSION
 from kubemaint_operator.model import MaintenanceObject, SpecError
 from kubemaint_operator.runtime import runtime_of
-from kubemaint_operator.targets import target_of
 
 
 def pod_has_gate(spec: kopf.Spec, **_: Any) -> bool:
@@ -37,7 +36,7 @@ def maintenances_by_target(
     obj = _read(body, logger)
     if obj is None:
         return {}
-    return {target_of(obj, runtime_of(memo).settings.maintenance_prefix).identity: obj}
+    return {runtime_of(memo).target_of(obj).identity: obj}
 
 
 @kopf.index(GROUP, VERSION, PLURAL, id="maintenances_by_namespace")

@@ -14,7 +14,6 @@ from kubemaint_operator.kube import GROUP, PLURAL, VERSION
 from kubemaint_operator.model import MaintenanceObject, SpecError
 from kubemaint_operator.reconcile import Indexes, reconcile_object, release_object, resync_target
 from kubemaint_operator.runtime import runtime_of
-from kubemaint_operator.targets import target_of
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -36,8 +35,7 @@ async def change_maintenance(body: kopf.Body, old: Any, memo: Any, **kwargs: Any
         await reconcile_object(runtime, body, indexes, reason="updated")
         if isinstance(old, dict):
             before = MaintenanceObject.from_body({"metadata": dict(body.metadata), "spec": old})
-            prefix = runtime.settings.maintenance_prefix
-            if target_of(before, prefix) != target_of(MaintenanceObject.from_body(body), prefix):
+            if runtime.target_of(before) != runtime.target_of(MaintenanceObject.from_body(body)):
                 await resync_target(runtime, before, indexes)
     except SpecError as exc:
         raise kopf.PermanentError(str(exc)) from None

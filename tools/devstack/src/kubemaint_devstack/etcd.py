@@ -174,6 +174,11 @@ class EtcdServer:
         kvs = out.get("kvs") or []
         return base64.b64decode(kvs[0].get("value", "")).decode() if kvs else None
 
+    def mod_revision(self, key: str) -> int:
+        """The revision of ``key``'s last write (0: missing): unchanged means nobody rewrote it."""
+        kvs = json.loads(self.etcdctl("get", "--write-out=json", key)).get("kvs") or []
+        return int(kvs[0].get("mod_revision", 0)) if kvs else 0
+
     def delete(self, key: str) -> int:
         """Delete ``key``; return how many keys were deleted."""
         out = json.loads(self.etcdctl("del", "--write-out=json", key))
