@@ -3,6 +3,13 @@
 All reads and writes go through :class:`kubemaint.writer.EtcdWriter`; this module only knows how to reach
 an etcd. TLS material and credentials of ``spec.etcd.secretRef`` are read from the Secret and written to
 private files (etcd3aio's configuration takes file paths), re-read after any failure so rotation works.
+
+A Secret is used only for the endpoints that its owner approved: its annotation
+``kubemaint.io/etcd-endpoints`` must list every endpoint of the object (a comma list, compared after the
+library's normalisation). Otherwise nothing of the Secret leaves the operator, no connection is opened,
+and the object's ``EtcdSynced`` condition says ``SecretNotApproved``. Whoever may create a Maintenance
+therefore cannot send a Secret of its namespace to a server of their choosing (see the operator README's
+threat model).
 """
 
 from __future__ import annotations
@@ -15,20 +22,51 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from etcd3aio import Etcd3Client
+from kubemaint.client import parse_endpoints
 from kubemaint.etcd import EtcdConfig, EtcdWriter, connect
 
-from kubemaint_operator.kube import KubeClient
-from kubemaint_operator.targets import EtcdTarget
+from kubemaint_operator.kube import GROUP, KubeClient, SecretData
+from kubemaint_operator.targets import EtcdTarget, servers_of
 
-__all__ = ["EtcdClients", "SecretError"]
+__all__ = ["APPROVED_ENDPOINTS", "EtcdClients", "SecretError", "approval_problem"]
 
 log = logging.getLogger(__name__)
 
 _FILES = {"ca.crt": "ca_file", "tls.crt": "cert_file", "tls.key": "key_file"}
+APPROVED_ENDPOINTS = f"{GROUP}/etcd-endpoints"
+"""The Secret annotation that lists the etcd endpoints its owner lets the operator use it for."""
 
 
 class SecretError(RuntimeError):
-    """The Secret of ``spec.etcd.secretRef`` is missing or unusable."""
+    """The Secret of ``spec.etcd.secretRef`` is missing, unusable or not approved for the endpoints.
+
+    ``reason`` is the ``EtcdSynced`` condition's reason; ``refused`` is True when retrying cannot help
+    until someone changes the Secret or the object (a policy refusal, not an outage).
+    """
+
+    def __init__(self, message: str, *, reason: str = "SecretUnavailable", refused: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.refused = refused
+
+
+def approval_problem(secret: SecretData, endpoints: tuple[str, ...], where: str) -> str | None:
+    """Why ``secret`` may not be used for ``endpoints`` (``None``: its owner approved every one)."""
+    listed = secret.annotations.get(APPROVED_ENDPOINTS)
+    if listed is None:
+        return (
+            f"Secret {where} does not approve any etcd endpoint: its owner must annotate it "
+            f"{APPROVED_ENDPOINTS}={','.join(endpoints)}"
+        )
+    try:
+        approved = set(servers_of(parse_endpoints(listed)).split(","))
+    except ValueError as exc:
+        return f"Secret {where}: annotation {APPROVED_ENDPOINTS}: {exc}"
+    wanted = servers_of(parse_endpoints(endpoints)).split(",")
+    missing = [address for address in wanted if address not in approved]
+    if missing:
+        return f"Secret {where} is not approved for {', '.join(missing)} (annotation {APPROVED_ENDPOINTS})"
+    return None
 
 
 class EtcdClients:
@@ -95,7 +133,7 @@ class EtcdClients:
         if settings is None:
             options: dict[str, object] = {"timeout": self._default.timeout}
             if target.secret is not None:
-                options.update(await self._secret_options(*target.secret))
+                options.update(await self._secret_options(target.endpoints, *target.secret))
             try:
                 settings = EtcdConfig.from_endpoints(",".join(target.endpoints), **options)
             except ValueError as exc:
@@ -103,11 +141,17 @@ class EtcdClients:
             self._configs[cache_key] = settings
         return settings
 
-    async def _secret_options(self, namespace: str, name: str) -> dict[str, object]:
+    async def _secret_options(
+        self, endpoints: tuple[str, ...], namespace: str, name: str
+    ) -> dict[str, object]:
         try:
-            data = await self._kube.read_secret(namespace, name)
+            secret = await self._kube.read_secret(namespace, name)
         except Exception as exc:
-            raise SecretError(f"cannot read Secret {namespace}/{name}: {exc}") from None
+            raise SecretError(f"cannot read Secret {namespace}/{name}: {_reason(exc)}") from None
+        problem = approval_problem(secret, endpoints, f"{namespace}/{name}")
+        if problem is not None:
+            raise SecretError(problem, reason="SecretNotApproved", refused=True)
+        data = secret.data
         options: dict[str, object] = {}
         if "username" in data:
             options["username"] = data["username"].decode().strip()
@@ -135,6 +179,15 @@ def _write_private(folder: Path, files: Mapping[str, bytes]) -> dict[str, str]:
             handle.write(content)
         paths[option] = str(path)
     return paths
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for a failed Secret read (an ApiException's reason, not its headers and body)."""
+    reason = getattr(exc, "reason", None)
+    status = getattr(exc, "status", None)
+    if isinstance(reason, str) and status is not None:
+        return f"{status} {reason}"
+    return type(exc).__name__
 
 
 async def _close_quietly(client: Etcd3Client) -> None:

@@ -21,7 +21,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from kubemaint_operator.events import EventNote
 
-__all__ = ["GROUP", "PLURAL", "VERSION", "KubeClient", "ObjectRef"]
+__all__ = ["GROUP", "PLURAL", "REQUEST_TIMEOUT", "VERSION", "KubeClient", "ObjectRef", "SecretData"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,17 @@ VERSION = "v1alpha1"
 PLURAL = "maintenances"
 KIND = "Maintenance"
 COMPONENT = "kubemaint-operator"
+REQUEST_TIMEOUT = 10.0
+"""Seconds any one API call may take (kubernetes_asyncio's own default is 300 s). Calls run under an
+object's lock, so a hung call must fail soon and be retried rather than stall that object for minutes."""
+
+
+@dataclass(frozen=True, slots=True)
+class SecretData:
+    """What the operator reads of a Secret: its annotations (the owner's approval) and its data."""
+
+    annotations: Mapping[str, str]
+    data: Mapping[str, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +79,9 @@ class KubeClient:
     async def patch_pod_status(self, namespace: str, name: str, body: Mapping[str, Any]) -> bool:
         """Strategic-merge patch of ``pods/status``; False when the pod is gone."""
         try:
-            await self._core.patch_namespaced_pod_status(name, namespace, dict(body))
+            await self._core.patch_namespaced_pod_status(
+                name, namespace, dict(body), _request_timeout=REQUEST_TIMEOUT
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return False
@@ -88,6 +101,7 @@ class KubeClient:
                 # kubernetes_asyncio honours _content_type; its stubs do not list it. A dict body would
                 # otherwise be sent as a JSON patch, which custom objects refuse for this shape.
                 _content_type="application/merge-patch+json",  # type: ignore[call-arg]
+                _request_timeout=REQUEST_TIMEOUT,
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -117,14 +131,40 @@ class KubeClient:
             reporting_instance=self._instance,
         )
         try:
-            await self._core.create_namespaced_event(ref.namespace, event)
-        except ApiException as exc:
-            log.warning(
-                "could not post event %s on %s/%s: %s", note.reason, ref.namespace, ref.name, exc.reason
-            )
+            await self._core.create_namespaced_event(ref.namespace, event, _request_timeout=REQUEST_TIMEOUT)
+        except Exception as exc:  # an event is best effort: a refusal or a timeout must not fail a reconcile
+            detail = exc.reason if isinstance(exc, ApiException) else type(exc).__name__
+            log.warning("could not post event %s on %s/%s: %s", note.reason, ref.namespace, ref.name, detail)
 
-    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
-        """The decoded data of one Secret (``get`` only: the operator never lists Secrets)."""
-        secret = await self._core.read_namespaced_secret(name, namespace)
+    async def peering_exists(self, name: str, namespace: str | None) -> bool:
+        """Whether kopf's peering object exists: ``ClusterKopfPeering``, or ``KopfPeering`` in ``namespace``.
+
+        A filtered ``list`` (kopf's own verb on them), not a ``get``; a missing CRD counts as missing.
+        """
+        selector = f"metadata.name={name}"
+        try:
+            if namespace is None:
+                found = await self._custom.list_cluster_custom_object(
+                    "kopf.dev", "v1", "clusterkopfpeerings", field_selector=selector,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )  # fmt: skip
+            else:
+                found = await self._custom.list_namespaced_custom_object(
+                    "kopf.dev", "v1", namespace, "kopfpeerings", field_selector=selector,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )  # fmt: skip
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return bool(found.get("items"))
+
+    async def read_secret(self, namespace: str, name: str) -> SecretData:
+        """One Secret's annotations and decoded data (``get`` only: the operator never lists Secrets)."""
+        secret = await self._core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT)
         data: dict[str, str] = secret.data or {}
-        return {key: base64.b64decode(value) for key, value in data.items()}
+        annotations: dict[str, str] = (secret.metadata.annotations if secret.metadata else None) or {}
+        return SecretData(
+            annotations=dict(annotations),
+            data={key: base64.b64decode(value) for key, value in data.items()},
+        )

@@ -20,6 +20,7 @@ import kopf
 from kubemaint.etcd import EtcdWriter
 
 from kubemaint_operator.desired import desired_state
+from kubemaint_operator.etcd_clients import SecretError
 from kubemaint_operator.events import transition_events
 from kubemaint_operator.gates import PodView, gate_patch, serving_decision
 from kubemaint_operator.kube import ObjectRef
@@ -27,7 +28,7 @@ from kubemaint_operator.labels import matches, selector_of
 from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.runtime import Runtime
 from kubemaint_operator.status import Observation, ReplicaCount, build_status, count_replicas, status_patch
-from kubemaint_operator.targets import EtcdTarget, target_of
+from kubemaint_operator.targets import EtcdTarget
 from kubemaint_operator.windows import Phase, clock_phase
 
 __all__ = ["Indexes", "KeySync", "reconcile_object", "release_object", "sync_target", "utcnow"]
@@ -65,6 +66,10 @@ class KeySync:
     revision: int | None
     wrote: bool = False
     error: str | None = None
+    reason: str = "EtcdUnavailable"
+    """The ``EtcdSynced`` reason when ``error`` is set."""
+    refused: bool = False
+    """The operator may not use that etcd (an unapproved Secret): retrying cannot help."""
 
 
 def _with(
@@ -84,6 +89,8 @@ async def sync_target(runtime: Runtime, target: EtcdTarget, objects: Iterable[Ma
             revision, wrote = await _with_fresh_retry(
                 runtime, target, lambda writer: writer.put_if_changed(target.key, desired)
             )
+        except SecretError as exc:
+            return KeySync(revision=None, error=str(exc), reason=exc.reason, refused=exc.refused)
         except Exception as exc:
             return KeySync(revision=None, error=_describe(exc))
         runtime.watches.synced(target.identity, revision)
@@ -133,7 +140,7 @@ async def reconcile_object(
     body_status: Mapping[str, Any] = body.get("status") or {}
     async with runtime.object_lock(obj.uid):
         previous = runtime.statuses.get(obj.uid) or dict(body_status)
-        target = target_of(obj, runtime.settings.maintenance_prefix)
+        target = runtime.target_of(obj)
         key = await sync_target(runtime, target, _with(indexes.by_target, target.identity, obj))
         pods = [pod for pod in indexes.pods.get(obj.namespace, ())]
         serving, gate_error = await gate_pods(runtime, pods, _with(indexes.by_namespace, obj.namespace, obj))
@@ -149,6 +156,7 @@ async def reconcile_object(
             key=target.key,
             revision=key.revision,
             etcd_error=key.error,
+            etcd_reason=key.reason,
             replicas=replicas,
             ack_error=ack_error,
             pods_selected=len(selected),
@@ -164,10 +172,13 @@ async def reconcile_object(
 async def release_object(runtime: Runtime, body: Mapping[str, Any], indexes: Indexes) -> None:
     """The finalizer's work: end this object's part of the key and of the pods' gates before it goes."""
     obj = replace(MaintenanceObject.from_body(body), deleting=True)
-    target = target_of(obj, runtime.settings.maintenance_prefix)
+    target = runtime.target_of(obj)
     async with runtime.object_lock(obj.uid):
         key = await sync_target(runtime, target, _with(indexes.by_target, target.identity, obj))
-        if key.error is not None:
+        if key.refused:
+            # Nothing may be written there any more, so waiting would hold the object forever.
+            log.warning("releasing %s without updating %s: %s", obj.source, target.key, key.error)
+        elif key.error is not None:
             raise kopf.TemporaryError(f"cannot end the maintenance in etcd yet: {key.error}", delay=2)
         pods = list(indexes.pods.get(obj.namespace, ()))
         _, gate_error = await gate_pods(runtime, pods, _with(indexes.by_namespace, obj.namespace, obj))
@@ -182,7 +193,7 @@ async def release_object(runtime: Runtime, body: Mapping[str, Any], indexes: Ind
 async def resync_target(runtime: Runtime, obj: MaintenanceObject, indexes: Indexes) -> None:
     """Re-merge the key ``obj`` used to write (after its ``spec.etcd`` changed) without it."""
     gone = replace(obj, deleting=True)
-    target = target_of(gone, runtime.settings.maintenance_prefix)
+    target = runtime.target_of(gone)
     others = [o for o in indexes.by_target.get(target.identity, ()) if o.uid != obj.uid]
     key = await sync_target(runtime, target, [*others, gone])
     if key.error is not None:
@@ -233,6 +244,10 @@ async def _with_fresh_retry(
     try:
         writer = await runtime.etcd.writer(target)
         return await call(writer)
+    except SecretError as exc:
+        if exc.refused:
+            raise
+        await runtime.etcd.discard(target, writer)
     except Exception as exc:
         log.debug("etcd call for %s failed (%s); retrying on a new client", target.key, exc)
         await runtime.etcd.discard(target, writer)

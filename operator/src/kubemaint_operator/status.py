@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubemaint.acks import acknowledges
 from kubemaint.etcd import Ack
 from kubemaint.state import format_time
 
@@ -39,7 +40,10 @@ class Observation:
     key: str
     revision: int | None = None
     etcd_error: str | None = None
-    """Reading or writing the key failed: the object is ``Failed``."""
+    """Reading or writing the key failed, or the operator refused to (a Secret not approved for the
+    endpoints): the object is ``Failed``."""
+    etcd_reason: str = "EtcdUnavailable"
+    """The ``EtcdSynced`` reason for ``etcd_error``."""
     replicas: ReplicaCount | None = None
     ack_error: str | None = None
     """Listing the acknowledgements failed although the key is in place: only ``Drained`` is unknown."""
@@ -49,8 +53,8 @@ class Observation:
 
 
 def count_replicas(acks: Sequence[Ack], revision: int) -> ReplicaCount:
-    """An ack counts when it is in maintenance, drained, and at ``revision`` or later."""
-    done = sum(1 for ack in acks if ack.maintenance and ack.drained and ack.revision >= revision)
+    """Acks of the maintenance at ``revision``, by the library's one definition of "acknowledged"."""
+    done = sum(1 for ack in acks if acknowledges(ack, revision, maintenance=True))
     return ReplicaCount(acknowledged=done, live=len(acks))
 
 
@@ -99,7 +103,7 @@ def _active_since(seen: Observation, previous: Mapping[str, Any], now: datetime)
 
 def _etcd_synced(seen: Observation) -> Condition:
     if seen.etcd_error is not None:
-        return Condition("EtcdSynced", False, "EtcdUnavailable", f"{seen.key}: {seen.etcd_error}")
+        return Condition("EtcdSynced", False, seen.etcd_reason, f"{seen.key}: {seen.etcd_error}")
     return Condition(
         "EtcdSynced", True, "Synced", f"{seen.key} holds the merged state at revision {seen.revision}"
     )
@@ -154,7 +158,9 @@ def _ready(
 def _message(obj: MaintenanceObject, seen: Observation, phase: Phase) -> str:
     spec = obj.spec
     if phase is Phase.FAILED:
-        return f"cannot reach etcd for {seen.key}: {seen.etcd_error}"
+        if seen.etcd_reason == "EtcdUnavailable":
+            return f"cannot reach etcd for {seen.key}: {seen.etcd_error}"
+        return f"refused to write {seen.key}: {seen.etcd_error}"
     if phase is Phase.SCHEDULED and spec.window is not None and spec.window.start is not None:
         return f"{spec.service} goes into maintenance at {format_time(spec.window.start)}"
     if phase is Phase.ACTIVE:

@@ -39,7 +39,9 @@ def test_acks_not_listable_leave_drained_unknown_and_the_object_active(
         "password": base64.b64encode(b"keyonly-pass").decode(),
     }
     kube.apply(
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "key-only", "namespace": namespace},
+        {"apiVersion": "v1", "kind": "Secret",
+         "metadata": {"name": "key-only", "namespace": namespace,
+                      "annotations": {"kubemaint.io/etcd-endpoints": secured.endpoint}},
          "data": data},
         maintenance("m", namespace, service_name,
                     etcd={"endpoints": [secured.endpoint], "secretRef": {"name": "key-only"}}),

@@ -77,7 +77,11 @@ def test_spec_etcd_secret_ref_supplies_credentials(
         "username": base64.b64encode(b"maint").decode(),
         "password": base64.b64encode(b"maint-pass").decode(),
     }
-    secret = {"name": "etcd-client", "namespace": namespace}
+    secret = {
+        "name": "etcd-client",
+        "namespace": namespace,
+        "annotations": {"kubemaint.io/etcd-endpoints": secured.endpoint},  # the owner approves this etcd
+    }
     kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": secret, "data": data})
     kube.apply(
         maintenance("m", namespace, service_name,
