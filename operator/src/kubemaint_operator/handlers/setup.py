@@ -13,6 +13,7 @@ import kopf
 from kubemaint_operator import logfilter
 from kubemaint_operator.etcd_clients import EtcdClients
 from kubemaint_operator.kube import GROUP, KubeClient
+from kubemaint_operator.peering_check import PeeringWatch, missing_message
 from kubemaint_operator.runtime import Runtime, runtime_of
 from kubemaint_operator.settings import ConfigurationError, OperatorSettings, load_settings
 
@@ -39,7 +40,14 @@ async def start(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logger,
     settings.watching.client_timeout = 330
     kube = await KubeClient.connect()
     material = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="kubemaint-operator-"))
-    memo.runtime = Runtime(settings=config, kube=kube, etcd=EtcdClients(config.etcd_config(), kube, material))
+    runtime = Runtime(settings=config, kube=kube, etcd=EtcdClients(config.etcd_config(), kube, material))
+    if not config.standalone:
+        runtime.peering = PeeringWatch(
+            lambda: _peering_exists(kube, config.peering_name, config.namespaces),
+            missing_message(config.peering_name, config.namespaces),
+        )
+        runtime.peering.start()
+    memo.runtime = runtime
     logger.info(
         "kubemaint operator started: etcd %s, prefix %s, %s",
         config.etcd_endpoints,
@@ -53,6 +61,22 @@ async def stop(memo: Any, **_: Any) -> None:
     runtime = getattr(memo, "runtime", None)
     if isinstance(runtime, Runtime):
         await runtime.close()
+
+
+async def _peering_exists(kube: KubeClient, name: str, namespaces: tuple[str, ...]) -> bool:
+    if not namespaces:
+        return await kube.peering_exists(name, None)
+    found = await asyncio.gather(*(kube.peering_exists(name, namespace) for namespace in namespaces))
+    return all(found)
+
+
+@kopf.on.probe(id="peering")
+def peering(memo: Any, **_: Any) -> str:
+    """Liveness detail: ``ok``, ``standalone``, or what is missing (the replica then handles nothing)."""
+    watch = runtime_of(memo).peering
+    if watch is None:
+        return "standalone"
+    return watch.problem or "ok"
 
 
 @kopf.on.probe(id="objects")
