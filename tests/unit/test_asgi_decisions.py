@@ -102,9 +102,12 @@ def test_no_secret_configured_means_no_bypass() -> None:
     assert not decide(FULL, method="GET", path="/", now=NOW, bypass_secret=None, bypass_value=b"").admit
 
 
-def test_an_expired_state_admits_everything() -> None:
-    expired = MaintenanceState(enabled=True, until=NOW - timedelta(seconds=1))
-    assert decide(expired, method="DELETE", path="/users/1", now=NOW).admit
+def test_expiry_is_the_managers_decision_not_the_admission_s() -> None:
+    """At ``until`` the manager keeps the state in force until the pool is restored; decide() obeys it."""
+    restoring = MaintenanceState(enabled=True, until=NOW - timedelta(seconds=1))
+    decision = decide(restoring, method="DELETE", path="/users/1", now=NOW)
+    assert not decision.admit
+    assert decision.retry_after == 1, "past until, clients are told to come back at once"
 
 
 def test_problem_document_carries_reason_until_and_retry() -> None:

@@ -15,6 +15,7 @@ __all__ = [
     "BYPASS_HEADER",
     "DEFAULT_SKIP_PATHS",
     "PROBLEM_TYPE",
+    "PROBLEM_TYPE_BASE",
     "SAFE_METHODS",
     "Decision",
     "decide",
@@ -26,7 +27,10 @@ __all__ = [
 DEFAULT_SKIP_PATHS: Final = ("/health", "/livez", "/readyz", "/stats", "/metrics")
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 BYPASS_HEADER: Final = "x-maintenance-bypass"
-PROBLEM_TYPE: Final = "https://kubemaint.io/problems/maintenance"
+PROBLEM_TYPE_BASE: Final = "urn:kubemaint:problem:"
+"""The one scheme of problem ``type`` URIs in kubemaint and the services on it (``<base><slug>``): a URN,
+since no site serves documents for them (RFC 9457 allows a non-resolvable URI)."""
+PROBLEM_TYPE: Final = f"{PROBLEM_TYPE_BASE}maintenance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +74,11 @@ def decide(
     bypass_secret: bytes | None = None,
     bypass_value: bytes | None = None,
 ) -> Decision:
-    """Serve or answer 503. ``state`` is the state in force at ``now`` (expiry already applied or not:
-    it is applied here again). The bypass compares in constant time; no secret configured, no bypass."""
+    """Serve or answer 503. ``state`` is the state in force, as the manager decided it (expiry is its
+    decision, not this function's); ``now`` only dates ``retry_after``. The bypass compares in constant
+    time; no secret configured, no bypass."""
     if is_skipped(path, skip_paths):
         return Decision(admit=True, counted=False)
-    state = state.at(now)
     if not state.enabled:
         return Decision(admit=True, counted=True)
     if state.mode is Mode.READ_ONLY and method.upper() in SAFE_METHODS:

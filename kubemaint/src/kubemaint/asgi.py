@@ -69,7 +69,7 @@ class MaintenanceMiddleware:
             await self.app(scope, receive, send)
             return
         now = datetime.now(UTC)
-        state = self.manager.state.at(now)
+        state = self.manager.state
         method = str(scope.get("method", "GET")).upper()
         decision = decide(
             state,
@@ -81,7 +81,7 @@ class MaintenanceMiddleware:
             bypass_value=_header(scope, _BYPASS) if self._secret else None,
         )
         if not decision.admit:
-            await _refuse(send, state, now)
+            await _refuse(send, state, now, decision.retry_after)
             return
         in_flight = self.manager.in_flight
         write = method not in SAFE_METHODS
@@ -110,8 +110,9 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _refuse(send: Send, state: MaintenanceState, now: datetime) -> None:
+async def _refuse(send: Send, state: MaintenanceState, now: datetime, retry_after: int | None) -> None:
     body = problem_body(state, now)
+    seconds = retry_after if retry_after is not None else state.retry_after_at(now)
     await send(
         {
             "type": "http.response.start",
@@ -119,7 +120,7 @@ async def _refuse(send: Send, state: MaintenanceState, now: datetime) -> None:
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(state.retry_after_at(now)).encode()),
+                (b"retry-after", str(seconds).encode()),
                 (b"x-maintenance", state.label.encode("latin-1")),
                 (b"cache-control", b"no-store"),
             ],

@@ -6,8 +6,11 @@
   (restore the pool), then admit again.
 * Transitions run in one task: while one is in progress newer values only replace the target, and the
   latest wins (a drain is cut short when the target stops needing it).
-* ``until`` is enforced by a timer, so a maintenance ends on time without an etcd event;
-  :attr:`Manager.state` applies it to the instant.
+* ``until`` is enforced by a timer, so a maintenance ends on time without an etcd event. The manager is
+  the one place that decides the state in force (expiry included, through
+  :func:`~kubemaint.policy.target_state`): :attr:`Manager.state` is what it admits, and at ``until`` it
+  stays in force until every handler has restored, so requests are admitted only after the pool is back
+  (DESIGN: restore, then admit). The middleware and :func:`~kubemaint.admission.decide` take it as given.
 * After each transition has taken effect the replica acknowledges at ``<key>/acks/<instance>`` under a
   kept-alive lease (:class:`~kubemaint.ack_publisher.AckPublisher`). When the drain timed out the ack says
   ``drained: false``; the replica keeps waiting for the requests in flight in the background (at most
@@ -109,8 +112,9 @@ class Manager:
 
     @property
     def state(self) -> MaintenanceState:
-        """The state enforced now (``until`` applied to the instant)."""
-        return self._admitted.at(datetime.now(UTC))
+        """The state enforced now, as the manager decided it: past ``until`` it turns off once the
+        handlers have restored (a few milliseconds after ``until``), never before."""
+        return self._admitted
 
     @property
     def revision(self) -> int:
@@ -130,9 +134,13 @@ class Manager:
     def etcd(self) -> EtcdSource:
         return self._etcd
 
+    def handler_health(self) -> dict[str, bool]:
+        """Each handler's health by name; a ``health()`` that raises counts as unhealthy (and is logged)."""
+        return {handler.name: safe_health(handler) for handler in self._handlers}
+
     def healthy(self) -> bool:
         """Every handler healthy (etcd trouble is not unhealthiness: the loss policy covers it)."""
-        return all(safe_health(handler) for handler in self._handlers)
+        return all(self.handler_health().values())
 
     async def start(self) -> None:
         """Read the key (up to ``start_timeout``) and apply it before returning: a replica started during

@@ -256,6 +256,43 @@ async def test_maintenance_ends_at_until_without_an_etcd_event(etcd: EtcdServer,
         await manager.stop()
 
 
+class BlockingRestore(RecordingHandler):
+    """``on_end`` waits until the test lets it finish: the pool being restored, slowly."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.restoring = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def on_end(self, state: MaintenanceState) -> None:
+        self.restoring.set()
+        await self.release.wait()
+        await super().on_end(state)
+
+
+async def test_at_until_requests_are_admitted_only_once_the_handlers_restored(
+    etcd: EtcdServer, unique_key: str
+) -> None:
+    handler = BlockingRestore()
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)  # the value keeps seconds
+    etcd.put(unique_key, encode(MaintenanceState(enabled=True, until=until)))
+    manager = Manager(config_for(etcd.endpoint, unique_key))
+    manager.register(handler)
+    await manager.start()
+    try:
+        async with asyncio.timeout(15):
+            await handler.restoring.wait()
+        assert datetime.now(UTC) >= until
+        assert manager.state.enabled, "past until but not restored yet: still refusing (restore, then admit)"
+        assert manager.stats()["maintenance"] is True, "/stats agrees with admission"
+        handler.release.set()
+        await eventually(lambda: not manager.state.enabled, within=5.0)
+        assert handler.calls == [("start", "on"), ("end", "off")]
+    finally:
+        handler.release.set()
+        await manager.stop()
+
+
 async def test_a_malformed_value_keeps_the_last_good_state(etcd: EtcdServer, unique_key: str) -> None:
     good = etcd.put(unique_key, "true")
     manager = Manager(config_for(etcd.endpoint, unique_key))
