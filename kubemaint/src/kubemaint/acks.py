@@ -17,7 +17,7 @@ from typing import Any
 
 from kubemaint.state import MaintenanceState, StateParseError, format_time, parse_time
 
-__all__ = ["Ack", "ack_key", "acks_prefix", "decode_ack", "encode_ack"]
+__all__ = ["Ack", "ack_key", "acknowledges", "acks_prefix", "decode_ack", "encode_ack"]
 
 
 def acks_prefix(key: str) -> str:
@@ -68,6 +68,18 @@ class Ack:
             drained=drained,
             source=source,
         )
+
+
+def acknowledges(ack: Ack, revision: int, *, maintenance: bool) -> bool:
+    """What "acknowledged" means, for the CLI's ``status`` and the operator's ``Drained`` alike.
+
+    The replica applied the value at ``revision`` or a later one (``>=``: a newer write it already
+    applied covers this one), is in the same state (in maintenance or not), and, in maintenance, has
+    drained (its requests in flight finished; a timed-out drain does not count until it re-acks).
+    """
+    if ack.revision < revision or ack.maintenance != maintenance:
+        return False
+    return ack.drained or not maintenance
 
 
 def encode_ack(ack: Ack) -> str:

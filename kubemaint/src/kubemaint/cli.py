@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from etcd3aio import EtcdConnectionError
 
-from kubemaint.acks import Ack
+from kubemaint.acks import Ack, acknowledges
 from kubemaint.client import EtcdConfig, describe_error
 from kubemaint.state import MaintenanceState, Mode, StateParseError, format_time, parse, parse_time
 from kubemaint.writer import EtcdWriter
@@ -160,7 +160,11 @@ def _status(
         state: MaintenanceState | None = parse(raw).at(now)
     except StateParseError as exc:
         state, error = None, str(exc)
-    current = [a for a in acks if a.revision == revision]
+
+    def current(ack: Ack) -> bool:
+        return state is not None and acknowledges(ack, revision, maintenance=state.enabled)
+
+    acknowledged = [a for a in acks if current(a)]
     if as_json:
         document = {
             "key": key,
@@ -171,7 +175,7 @@ def _status(
             "mode": state.mode.value if state and state.enabled else None,
             "reason": state.reason if state else None,
             "until": format_time(state.until) if state and state.until else None,
-            "replicas": {"live": len(acks), "acknowledged": len(current)},
+            "replicas": {"live": len(acks), "acknowledged": len(acknowledged)},
             "acks": [
                 {
                     "instance": a.instance,
@@ -180,7 +184,8 @@ def _status(
                     "mode": a.mode,
                     "inFlight": a.in_flight,
                     "at": format_time(a.at) if a.at else None,
-                    "current": a.revision == revision,
+                    "drained": a.drained,
+                    "current": current(a),
                 }
                 for a in acks
             ],
@@ -195,9 +200,10 @@ def _status(
                 details.append(f"until {format_time(state.until)}")
             suffix = f" ({', '.join(details)})" if details else ""
             _out(f"{key}: maintenance {state.label} at revision {revision}{suffix}")
-        _out(f"replicas: {len(acks)} live, {len(current)} acknowledged revision {revision}")
+        _out(f"replicas: {len(acks)} live, {len(acknowledged)} acknowledged revision {revision}")
         for a in acks:
-            mark = "current" if a.revision == revision else "stale"
+            draining = a.maintenance and not a.drained and a.revision >= revision
+            mark = "current" if current(a) else "draining" if draining else "stale"
             label = ("read-only" if a.mode == Mode.READ_ONLY.value else "on") if a.maintenance else "off"
             when = format_time(a.at) if a.at else "?"
             _out(f"  {a.instance}: {label}, revision {a.revision} ({mark}), in flight {a.in_flight}, {when}")

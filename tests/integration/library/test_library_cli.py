@@ -121,3 +121,31 @@ def test_bad_usage_exits_2_with_the_reason() -> None:
     done = kubemaint("on", "svc", "--endpoints", "ftp://nowhere")
     assert done.returncode == 2
     assert "etcd endpoint" in done.stderr
+
+
+def test_status_counts_an_ack_only_once_the_replica_has_drained(etcd: EtcdServer, unique_key: str) -> None:
+    """The CLI's "acknowledged" is the operator's: same revision or later, same state, and drained."""
+    from kubemaint.acks import Ack, ack_key, encode_ack
+    from kubemaint.state import MaintenanceState, encode
+
+    service = unique_key.rsplit("/", 1)[1]
+    revision = etcd.put(unique_key, encode(MaintenanceState(enabled=True, reason="drain")))
+    at = datetime.now(UTC)
+    etcd.put(
+        ack_key(unique_key, "busy"), encode_ack(Ack("busy", revision, True, 2, at, "full", drained=False))
+    )
+    etcd.put(
+        ack_key(unique_key, "done"), encode_ack(Ack("done", revision, True, 0, at, "full", drained=True))
+    )
+    etcd.put(ack_key(unique_key, "old"), encode_ack(Ack("old", revision - 1, False, 0, at)))
+    document = json.loads(kubemaint("status", service, "--json", endpoints=etcd.endpoint).stdout)
+    assert document["revision"] == revision
+    assert document["replicas"] == {"live": 3, "acknowledged": 1}
+    assert {a["instance"]: a["current"] for a in document["acks"]} == {
+        "busy": False,
+        "done": True,
+        "old": False,
+    }
+    text = kubemaint("status", service, endpoints=etcd.endpoint).stdout
+    assert "busy: on, revision" in text
+    assert "(draining)" in text
