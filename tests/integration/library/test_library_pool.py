@@ -259,3 +259,45 @@ async def test_close_closes_a_pool_still_retiring(
         await handler.close()
         if bypass is not None:
             await asyncio.gather(bypass, return_exceptions=True)
+
+
+@pytest.mark.parametrize("fast_first", [0, 1], ids=["all-slow", "first-fast"])
+async def test_a_pool_whose_creation_times_out_leaves_no_connection_behind(
+    postgres: PostgresServer, fresh_database: str, counter: asyncpg.Connection, fast_first: int
+) -> None:
+    """The new pool's floor connects (the server sees it) but each connection's set-up outlasts
+    ``connect_timeout``: the cancelled creation must close what it opened (seen in pg_stat_activity)."""
+    application = f"kubemaint-pool-{secrets.token_hex(4)}"
+    slow = asyncio.Event()
+    fast = [fast_first]
+
+    async def init(connection: asyncpg.Connection) -> None:
+        if slow.is_set():
+            if fast[0] > 0:  # the creation's first connection may be quick, the others then time out
+                fast[0] -= 1
+                return
+            await asyncio.sleep(3)
+
+    handler = PoolHandler(
+        dsn=postgres.dsn_for(fresh_database),
+        server_settings={"application_name": application},
+        init=init,
+        min_size=3,
+        max_size=4,
+        readonly_max=3,
+        connect_timeout=0.5,
+    )
+    await handler.open()
+    try:
+        assert await eventually_count(counter, application, lambda n: n == 3) == 3
+        slow.set()
+        await handler.on_start(READ_ONLY)  # times out creating the 3-connection pool, falls back
+        slow.clear()
+        await retired(handler)
+        await asyncio.sleep(4)  # past the slow set-up: whatever it opened has finished by now
+        assert await server_connections(counter, application) == 0, "connections of a timed-out pool leaked"
+        assert await handler.fetchval("select 1") == 1, "the fallback pool connects on demand"
+        assert handler.stats()["max"] == 3
+    finally:
+        await handler.close()
+    assert await eventually_count(counter, application, lambda n: n == 0) == 0
