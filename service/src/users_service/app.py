@@ -45,11 +45,12 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="users-service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
     install_problem_handlers(app)
-    app.include_router(users.router)
-    app.include_router(ops.router)
-    if settings.users_service_debug_slow:
-        app.include_router(debug.router)
+    routers = [users.router, ops.router, *([debug.router] if settings.users_service_debug_slow else [])]
+    for router in routers:
+        app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MaintenanceMiddleware, manager=runtime.manager, bypass_secret=settings.bypass_secret)
-    app.add_middleware(RequestMetricsMiddleware, metrics=runtime.request_metrics)
+    # The routers' own routes (plain routes with templates), for requests answered before routing.
+    routes = [route for router in routers for route in router.routes]
+    app.add_middleware(RequestMetricsMiddleware, metrics=runtime.request_metrics, routes=routes)
     return app

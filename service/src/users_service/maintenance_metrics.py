@@ -72,8 +72,8 @@ class MaintenanceCollector(Collector):
         healthy = GaugeMetricFamily(
             "kubemaint_handler_healthy", "1 while a handler is healthy.", labels=["handler"]
         )
-        for handler in manager.handlers:
-            healthy.add_metric([handler.name], 1.0 if handler.health() else 0.0)
+        for name, ok in manager.handler_health().items():
+            healthy.add_metric([name], 1.0 if ok else 0.0)
         yield healthy
         pool = self._pool.stats()
         figures = GaugeMetricFamily(

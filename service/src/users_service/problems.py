@@ -15,6 +15,7 @@ from typing import Final
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from kubemaint.admission import PROBLEM_TYPE_BASE
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -31,7 +32,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON: Final = "application/problem+json"
-TYPE_BASE: Final = "urn:kubemaint:problem:"  # as kubemaint's own 503: urn:kubemaint:problem:maintenance
+TYPE_BASE: Final = (
+    PROBLEM_TYPE_BASE  # one scheme with kubemaint's own 503 (urn:kubemaint:problem:maintenance)
+)
 DATABASE_RETRY_AFTER: Final = 5
 
 

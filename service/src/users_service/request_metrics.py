@@ -1,15 +1,19 @@
 """A pure-ASGI middleware that counts requests and times them, by method, route template and status.
 
 It sits outermost, so maintenance 503s, 413s and 422s are counted like any other answer. The route label is
-the path template (``/users/{user_id}``), never the raw path, so its cardinality stays bounded.
+the path template (``/users/{user_id}``), never the raw path, so its cardinality stays bounded. A request
+answered before routing (a maintenance 503, a 413) is labelled with the template its path matches, so a
+maintenance shows under the routes it refused; ``unmatched`` is left for paths no route knows.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["RequestMetrics", "RequestMetricsMiddleware"]
@@ -42,16 +46,31 @@ def _method(scope: Scope) -> str:
     return method if method in _METHODS else "other"
 
 
-def _route(scope: Scope) -> str:
+def _route(scope: Scope, routes: Sequence[BaseRoute]) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+    if isinstance(path, str):
+        return path
+    partial: str | None = None  # the path matches but not the method: the template is still known
+    for candidate in routes:
+        match, _ = candidate.matches(scope)
+        template = getattr(candidate, "path", None)
+        if not isinstance(template, str):
+            continue
+        if match is Match.FULL:
+            return template
+        if match is Match.PARTIAL and partial is None:
+            partial = template
+    return partial or "unmatched"
 
 
 class RequestMetricsMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: RequestMetrics) -> None:
+    """``routes``: the app's routes, to label requests that were answered before routing."""
+
+    def __init__(self, app: ASGIApp, *, metrics: RequestMetrics, routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,6 +89,6 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_with_status)
         finally:
             method = _method(scope)
-            route = _route(scope)
+            route = _route(scope, self.routes)
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.duration.labels(method, route).observe(time.perf_counter() - started)

@@ -42,7 +42,7 @@ def _now() -> str:
 @router.get("/health")
 async def health(runtime: RuntimeDep) -> JSONResponse:
     state = runtime.manager.state
-    handlers = runtime.handler_health()
+    handlers = runtime.manager.handler_health()
     body: dict[str, Any] = {
         "status": "healthy",
         "maintenance": state.enabled,
