@@ -26,7 +26,7 @@ from kubemaint.client import parse_endpoints
 from kubemaint.etcd import EtcdConfig, EtcdWriter, connect
 
 from kubemaint_operator.kube import GROUP, KubeClient, SecretData
-from kubemaint_operator.targets import EtcdTarget, servers_of
+from kubemaint_operator.targets import EtcdTarget
 
 __all__ = ["APPROVED_ENDPOINTS", "EtcdClients", "SecretError", "approval_problem"]
 
@@ -59,11 +59,10 @@ def approval_problem(secret: SecretData, endpoints: tuple[str, ...], where: str)
             f"{APPROVED_ENDPOINTS}={','.join(endpoints)}"
         )
     try:
-        approved = set(servers_of(parse_endpoints(listed)).split(","))
+        approved = {endpoint.address for endpoint in parse_endpoints(listed)}
     except ValueError as exc:
         return f"Secret {where}: annotation {APPROVED_ENDPOINTS}: {exc}"
-    wanted = servers_of(parse_endpoints(endpoints)).split(",")
-    missing = [address for address in wanted if address not in approved]
+    missing = [e.address for e in parse_endpoints(endpoints) if e.address not in approved]
     if missing:
         return f"Secret {where} is not approved for {', '.join(missing)} (annotation {APPROVED_ENDPOINTS})"
     return None
