@@ -136,7 +136,13 @@ def test_own_endpoints_with_a_secret_stay_a_target_of_their_own_but_merge() -> N
     assert target.identity == target_of(obj("a"), "/maintenance", OWN).identity
 
 
-def test_an_endpoint_the_client_would_refuse_is_a_spec_error() -> None:
-    bad = obj("a", etcd=EtcdOverride(endpoints=("http://127.0.0.1:99999",)))
-    with pytest.raises(SpecError, match="port"):
-        target_of(bad, "/maintenance", OWN)
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:99999", "http://[abc]:2379"])
+def test_an_endpoint_the_client_would_refuse_is_a_spec_error(endpoint: str) -> None:
+    with pytest.raises(SpecError, match=r"spec\.etcd\.endpoints"):
+        MaintenanceSpec.from_dict({"service": "users", "etcd": {"endpoints": [endpoint]}})
+
+
+def test_a_key_alone_keeps_the_operators_own_etcd() -> None:
+    spec = MaintenanceSpec.from_dict({"service": "users", "etcd": {"key": "/moved/users"}})
+    target = target_of(MaintenanceObject(namespace="shop", name="a", spec=spec), "/maintenance", OWN)
+    assert (target.endpoints, target.key) == ((), "/moved/users")

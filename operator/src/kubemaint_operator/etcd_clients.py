@@ -68,6 +68,10 @@ def approval_problem(secret: SecretData, endpoints: tuple[str, ...], where: str)
     return None
 
 
+_CacheKey = tuple[tuple[str, ...], tuple[str, str] | None]
+"""(normalised endpoints, Secret): one connection's identity (empty endpoints: the operator's own etcd)."""
+
+
 class EtcdClients:
     """Connected clients keyed by connection settings; a failed one is dropped and reopened on next use."""
 
@@ -76,12 +80,17 @@ class EtcdClients:
         self._kube = kube
         self._material_dir = material_dir
         self._open: dict[EtcdConfig, tuple[Etcd3Client, EtcdWriter]] = {}
-        self._configs: dict[tuple[tuple[str, ...], tuple[str, str] | None], EtcdConfig] = {}
-        self._lock = asyncio.Lock()
+        self._configs: dict[_CacheKey, EtcdConfig] = {}
+        self._locks: dict[_CacheKey, asyncio.Lock] = {}
+
+    def _lock(self, target: EtcdTarget) -> asyncio.Lock:
+        """One lock per etcd and Secret: a slow Secret read or etcd login holds up only the objects that
+        use the same one, never the others."""
+        return self._locks.setdefault((target.endpoints, target.secret), asyncio.Lock())
 
     async def writer(self, target: EtcdTarget) -> EtcdWriter:
         """The writer on the etcd of ``target`` (connecting on first use); the same one until discarded."""
-        async with self._lock:
+        async with self._lock(target):
             settings = await self._config(target)
             opened = self._open.get(settings)
             if opened is None:
@@ -92,7 +101,7 @@ class EtcdClients:
 
     async def config_for(self, target: EtcdTarget) -> EtcdConfig:
         """The connection settings of ``target`` (Secret material resolved)."""
-        async with self._lock:
+        async with self._lock(target):
             return await self._config(target)
 
     async def discard(self, target: EtcdTarget, failed: EtcdWriter | None) -> None:
@@ -102,7 +111,7 @@ class EtcdClients:
         fresh client stays open. ``None`` (no writer could be opened) only makes the Secret be read again.
         """
         cache_key = (target.endpoints, target.secret)
-        async with self._lock:
+        async with self._lock(target):
             settings = self._configs.get(cache_key) if target.endpoints else self._default
             if settings is None:
                 return
@@ -117,10 +126,9 @@ class EtcdClients:
         await _close_quietly(opened[0])
 
     async def close(self) -> None:
-        async with self._lock:
-            clients = [client for client, _ in self._open.values()]
-            self._open.clear()
-            self._configs.clear()
+        clients = [client for client, _ in self._open.values()]
+        self._open.clear()
+        self._configs.clear()
         for client in clients:
             await _close_quietly(client)
 

@@ -88,10 +88,12 @@ class KubeClient:
             raise
         return True
 
-    async def patch_maintenance_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
-        """Merge patch of ``maintenances/status``; False when the object is gone."""
+    async def patch_maintenance_status(
+        self, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> str | None:
+        """Merge patch of ``maintenances/status``: the new ``resourceVersion`` (None: the object is gone)."""
         try:
-            await self._custom.patch_namespaced_custom_object_status(
+            patched = await self._custom.patch_namespaced_custom_object_status(
                 GROUP,
                 VERSION,
                 namespace,
@@ -105,9 +107,10 @@ class KubeClient:
             )
         except ApiException as exc:
             if exc.status == 404:
-                return False
+                return None
             raise
-        return True
+        metadata = patched.get("metadata") if isinstance(patched, Mapping) else None
+        return str((metadata or {}).get("resourceVersion") or "")
 
     async def post_event(self, ref: ObjectRef, note: EventNote, now: datetime) -> None:
         """A core/v1 Event on the Maintenance object; a failure is logged, never raised."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubemaint.client import parse_endpoints
 from kubemaint.state import Mode, StateParseError, parse_time
 
 __all__ = [
@@ -177,8 +178,14 @@ def _etcd(value: object) -> EtcdOverride | None:
     if not isinstance(value, Mapping):
         return None
     secret = value.get("secretRef") or {}
+    endpoints = tuple(str(e) for e in value.get("endpoints") or ())
+    if endpoints:  # none: the operator's own etcd
+        try:
+            parse_endpoints(endpoints)  # what the client would refuse (the CRD's pattern cannot say it all)
+        except ValueError as exc:
+            raise SpecError(f"spec.etcd.endpoints: {exc}") from None
     return EtcdOverride(
-        endpoints=tuple(str(e) for e in value.get("endpoints") or ()),
+        endpoints=endpoints,
         key=value.get("key") or None,
         secret_name=(secret.get("name") or None) if isinstance(secret, Mapping) else None,
     )

@@ -137,9 +137,8 @@ async def reconcile_object(
 ) -> dict[str, Any]:
     """Sync the key, the pods and the status of one object; returns the status now in force."""
     obj = MaintenanceObject.from_body(body)
-    body_status: Mapping[str, Any] = body.get("status") or {}
     async with runtime.object_lock(obj.uid):
-        previous = runtime.statuses.get(obj.uid) or dict(body_status)
+        previous = runtime.statuses.published(body)
         target = runtime.target_of(obj)
         key = await sync_target(runtime, target, _with(indexes.by_target, target.identity, obj))
         pods = [pod for pod in indexes.pods.get(obj.namespace, ())]
@@ -163,7 +162,7 @@ async def reconcile_object(
             pods_gated=sum(1 for name in selected if serving.get(name) is False),
             gate_error=gate_error,
         )
-        status = await _publish(runtime, obj, seen, previous, body_status, now)
+        status = await _publish(runtime, body, obj, seen, previous, now)
         runtime.reconciled_at[obj.uid] = time.monotonic()
     log.debug("reconciled %s (%s): %s", obj.source, reason, status.get("phase"))
     return status
@@ -214,23 +213,25 @@ async def _replicas(
 
 async def _publish(
     runtime: Runtime,
+    body: Mapping[str, Any],
     obj: MaintenanceObject,
     seen: Observation,
     previous: Mapping[str, Any],
-    body_status: Mapping[str, Any],
     now: datetime,
 ) -> dict[str, Any]:
     status = build_status(obj, seen, previous, now)
+    body_status: Mapping[str, Any] = body.get("status") or {}
     changes = {**status_patch(status, body_status), **status_patch(status, previous)}
-    if changes:
-        if not await runtime.kube.patch_maintenance_status(obj.namespace, obj.name, changes):
-            return status
-        runtime.statuses[obj.uid] = status
-        ref = ObjectRef(namespace=obj.namespace, name=obj.name, uid=obj.uid)
-        for note in transition_events(previous, status):
-            await runtime.kube.post_event(ref, note, now)
-    else:
-        runtime.statuses[obj.uid] = status
+    if not changes:
+        runtime.statuses.remember(body, status)
+        return status
+    written = await runtime.kube.patch_maintenance_status(obj.namespace, obj.name, changes)
+    if written is None:  # the object is gone
+        return status
+    runtime.statuses.remember(body, status, written)
+    ref = ObjectRef(namespace=obj.namespace, name=obj.name, uid=obj.uid)
+    for note in transition_events(previous, status):
+        await runtime.kube.post_event(ref, note, now)
     return status
 
 

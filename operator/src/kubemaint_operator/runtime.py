@@ -14,6 +14,7 @@ from kubemaint_operator.key_watches import KeyWatches
 from kubemaint_operator.kube import KubeClient
 from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.peering_check import PeeringWatch
+from kubemaint_operator.published import PublishedStatuses
 from kubemaint_operator.settings import OperatorSettings
 from kubemaint_operator.targets import EtcdTarget, target_of
 
@@ -22,13 +23,13 @@ __all__ = ["Runtime", "runtime_of"]
 
 @dataclass
 class Runtime:
-    """Clients, settings, locks and the last status written per object (by uid)."""
+    """Clients, settings, locks and the status this replica last published per object (by uid)."""
 
     settings: OperatorSettings
     kube: KubeClient
     etcd: EtcdClients
     watches: KeyWatches = field(default_factory=KeyWatches)
-    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    statuses: PublishedStatuses = field(default_factory=PublishedStatuses)
     reconciled_at: dict[str, float] = field(default_factory=dict)
     _target_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _object_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
@@ -53,7 +54,7 @@ class Runtime:
 
     def forget(self, uid: str) -> None:
         """Drop what is kept about a deleted object."""
-        self.statuses.pop(uid, None)
+        self.statuses.forget(uid)
         self.reconciled_at.pop(uid, None)
         self._object_locks.pop(uid, None)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from kubemaint.client import Endpoint, parse_endpoints
 
-from kubemaint_operator.model import MaintenanceObject, SpecError
+from kubemaint_operator.model import MaintenanceObject
 
 __all__ = ["EtcdTarget", "servers_of", "target_of"]
 
@@ -61,10 +61,7 @@ def target_of(obj: MaintenanceObject, prefix: str, own: Sequence[Endpoint]) -> E
     key = override.key or key
     if not override.endpoints:
         return EtcdTarget(endpoints=(), key=key, servers=own_servers)
-    try:
-        parsed = parse_endpoints(override.endpoints)
-    except ValueError as exc:
-        raise SpecError(f"spec.etcd.endpoints: {exc}") from None
+    parsed = parse_endpoints(override.endpoints)  # valid: MaintenanceSpec.from_dict checked them
     servers = servers_of(parsed)
     secret = (obj.namespace, override.secret_name) if override.secret_name else None
     if servers == own_servers and secret is None:

@@ -51,6 +51,21 @@ INVALID = [
         id="secret-without-endpoints",
     ),
     pytest.param(
+        {"service": "users", "etcd": {"endpoints": ["http://127.0.0.1:99999"]}},
+        "spec.etcd.endpoints[0] in body should match",
+        id="endpoint-port-out-of-range",
+    ),
+    pytest.param(
+        {"service": "users", "etcd": {"endpoints": ["127.0.0.1:0"]}},
+        "spec.etcd.endpoints[0] in body should match",
+        id="endpoint-port-zero",
+    ),
+    pytest.param(
+        {"service": "users", "etcd": {"endpoints": ["http://[zz]:2379"]}},
+        "spec.etcd.endpoints[0] in body should match",
+        id="endpoint-bad-brackets",
+    ),
+    pytest.param(
         {
             "service": "users",
             "readiness": {"selector": {"matchExpressions": [{"key": "a", "operator": "In"}]}},

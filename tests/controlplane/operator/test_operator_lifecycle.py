@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from kube_support import Kube, OperatorProcess, eventually, maintenance, pod, script
+from kubemaint_devstack.controlplane import KubectlError
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.process import ManagedProcess
 
@@ -190,3 +191,80 @@ def test_kopf_run_module_runs_the_same_operator(
         kube.kubectl("delete", "maint", "m", "-n", namespace, "--timeout=30s")
     finally:
         process.stop()
+
+
+def _hold_pod_status(kube: Kube, namespace: str) -> str:
+    """A ValidatingAdmissionPolicy (in the API server itself) refusing pod status updates in
+    ``namespace``: the operator's patches fail as they would on an API server that is briefly unwell."""
+    name = f"hold-pod-status-{namespace}"
+    kube.apply(
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"],
+                         "resources": ["pods/status"]}
+                    ]
+                },
+                "validations": [{"expression": "false", "message": "pod status is held by the test"}],
+            },
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name},
+            "spec": {
+                "policyName": name,
+                "validationActions": ["Deny"],
+                "matchResources": {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+                },
+            },
+        },
+    )  # fmt: skip
+    return name
+
+
+def test_a_failed_gate_patch_of_a_new_pod_is_retried_until_it_lands(
+    kube: Kube, operator: OperatorProcess, namespace: str, service_name: str
+) -> None:
+    kube.wait_default_account(namespace)
+    kube.apply(pod("probe", namespace, service_name, gate=False))
+    held = _hold_pod_status(kube, namespace)
+    try:
+        patch = '{"status":{"conditions":[{"type":"Probe","status":"True"}]}}'
+
+        def refused() -> bool:
+            try:
+                kube.kubectl("patch", "pod", "probe", "-n", namespace, "--subresource=status", "-p", patch)
+            except KubectlError as exc:
+                return "held by the test" in str(exc)
+            return False
+
+        eventually(refused, 30, "the policy in force")
+        kube.apply(pod("new", namespace, service_name))
+        eventually(lambda: f"{namespace}/new" in operator.log(), 20, "a refused gate patch logged")
+        assert kube.gate(namespace, "new") is None, "the policy held the patch"
+    finally:
+        kube.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", held)
+    # kopf never retries an event handler, and nothing else would touch this pod again.
+    eventually(lambda: kube.gate(namespace, "new") == "True", 30, "the gate set once the API server takes it")
+
+
+def test_an_object_the_operator_cannot_read_can_still_be_deleted(
+    kube: Kube, operator: OperatorProcess, namespace: str, service_name: str
+) -> None:
+    # A bracketed host the CRD's pattern admits but the client refuses (no IPv6 address): the CRD's
+    # pattern cannot say everything the parser checks.
+    kube.apply(maintenance("odd", namespace, service_name, etcd={"endpoints": ["http://[abc]:2379"]}))
+    eventually(lambda: "spec.etcd.endpoints" in operator.log(), 20, "the unreadable spec reported")
+    obj = kube.maintenance(namespace, "odd") or {}
+    assert "kubemaint.io/finalizer" in obj["metadata"].get("finalizers", [])
+    kube.kubectl("delete", "maint", "odd", "-n", namespace, "--timeout=30s")
+    kube.wait_gone(namespace, "odd", 10)
+    assert "releasing a Maintenance whose spec cannot be read" in operator.log()
+    assert "Traceback" not in operator.log(), "its timers and indexes skip it instead of raising"

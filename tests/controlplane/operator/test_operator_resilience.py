@@ -152,3 +152,36 @@ def test_hand_edit_is_repaired_at_once_by_the_key_watch(
         print(f"hand edit {edit!r} repaired in {time.monotonic() - started:.2f} s")
     etcd.delete(key)
     eventually(lambda: (v := _value(etcd, key)) and v["enabled"], 10, "repair of a deleted key")
+
+
+def _events(kube: Kube, namespace: str, name: str, reason: str) -> int:
+    listed = kube.kubectl(
+        "get", "events", "-n", namespace, "-o", "json",
+        "--field-selector", f"involvedObject.name={name},reason={reason}",
+    )  # fmt: skip
+    return len(json.loads(listed)["items"])
+
+
+def test_a_replica_that_leads_again_works_from_the_status_of_the_replica_before_it(
+    kube: Kube, start_operator: Callable[..., OperatorProcess], namespace: str, service_name: str
+) -> None:
+    first = start_operator(PEERING_PRIORITY="200")
+    eventually(lambda: "Resuming operations" in first.log(), 20, "the first replica leads")
+    kube.apply(maintenance("m", namespace, service_name))
+    kube.wait_phase(namespace, "m", "Active")
+    eventually(lambda: kube.condition(kube.maintenance(namespace, "m"), "Drained") is not None, 10, "settled")
+
+    second = start_operator(PEERING_PRIORITY="300")  # takes over; the first one pauses, keeping its memory
+    eventually(lambda: "Resuming operations" in second.log(), 30, "the second replica leads")
+    eventually(lambda: "Pausing operations" in first.log(), 30, "the first replica pauses")
+    kube.kubectl("patch", "maint", "m", "-n", namespace, "--type=merge", "-p", '{"spec":{"enabled":false}}')
+    kube.wait_phase(namespace, "m", "Completed")
+    eventually(lambda: _events(kube, namespace, "m", "Completed") == 1, 10, "the Completed event")
+
+    second.stop()  # the first replica leads again; the status it wrote last is no longer the status
+    eventually(lambda: first.log().count("Resuming operations") >= 2, 30, "the first replica resumes")
+    time.sleep(5)  # several ticks of its timers and resyncs (RESYNC_SECONDS=2)
+    obj = kube.maintenance(namespace, "m") or {}
+    assert obj["status"]["phase"] == "Completed"
+    assert _events(kube, namespace, "m", "Completed") == 1, "no transition replayed from a stale status"
+    assert _events(kube, namespace, "m", "Active") == 1

@@ -12,18 +12,21 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from kube_support import Kube, OperatorProcess, eventually, maintenance
+from kubemaint_devstack.etcd import EtcdServer
 
 APPROVAL = "kubemaint.io/etcd-endpoints"
 
 
 class Recorder:
-    """Accepts TCP connections on 127.0.0.1 and keeps everything sent to it."""
+    """Accepts TCP connections on 127.0.0.1 and keeps everything sent to it, answering nothing; each
+    connection is held open for ``hold`` seconds (an etcd that never answers)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold: float = 5.0) -> None:
+        self._hold = hold
         self._socket = socket.create_server(("127.0.0.1", 0))
         self._socket.settimeout(0.2)
         self.port = int(self._socket.getsockname()[1])
@@ -50,7 +53,7 @@ class Recorder:
 
     def _read(self, conn: socket.socket) -> None:
         conn.settimeout(0.5)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + self._hold
         with conn:
             while time.monotonic() < deadline and not self._stop.is_set():
                 try:
@@ -138,3 +141,34 @@ def test_a_secret_goes_only_to_endpoints_its_owner_approved(
     kube.kubectl("annotate", "secret", "creds", "-n", namespace, f"{APPROVAL}-")
     kube.kubectl("delete", "maint", "m", "-n", namespace, "--timeout=60s")
     kube.wait_gone(namespace, "m", 30)
+
+
+def test_an_etcd_that_never_answers_holds_up_only_its_own_objects(
+    kube: Kube,
+    etcd: EtcdServer,
+    start_operator: Callable[..., OperatorProcess],
+    namespace: str,
+    service_name: str,
+) -> None:
+    silent = Recorder(hold=90)
+    try:
+        # Logins wait up to ETCD_TIMEOUT. Before each etcd had its own lock, one login that never got an
+        # answer held the one lock of every etcd client, and so every other object, for that long.
+        start_operator(ETCD_TIMEOUT="30")
+        kube.apply(
+            _secret(namespace, "pw", approved=silent.endpoint),
+            maintenance("stuck", namespace, service_name,
+                        etcd={"endpoints": [silent.endpoint], "secretRef": {"name": "creds"}}),
+        )  # fmt: skip
+        eventually(lambda: silent.connections > 0, 30, "a login to the silent etcd under way")
+        other = f"{service_name}-free"
+        kube.apply(maintenance("free", namespace, other))
+        started = time.monotonic()
+        eventually(lambda: etcd.get(f"/maintenance/{other}"), 10, "the other object's key during the login")
+        print(f"key of the other object written {time.monotonic() - started:.2f} s after its apply")
+        assert kube.wait_phase(namespace, "free", "Active")
+    finally:
+        # Withdrawing the approval makes the stuck object a refused one, which its finalizer lets go.
+        kube.kubectl("annotate", "secret", "creds", "-n", namespace, f"{APPROVAL}-")
+        silent.close()
+        kube.kubectl("delete", "maint", "stuck", "-n", namespace, "--timeout=90s")

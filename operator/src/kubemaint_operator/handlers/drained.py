@@ -11,6 +11,7 @@ from typing import Any
 import kopf
 
 from kubemaint_operator.conditions import condition_status
+from kubemaint_operator.handlers.indexes import readable
 from kubemaint_operator.kube import GROUP, PLURAL, VERSION
 from kubemaint_operator.reconcile import Indexes, reconcile_object
 from kubemaint_operator.runtime import runtime_of
@@ -19,10 +20,10 @@ from kubemaint_operator.windows import Phase
 TICK_SECONDS = 1.0
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, id="drained")
+@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, id="drained", when=readable)
 async def watch_acknowledgements(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     runtime = runtime_of(memo)
-    published = runtime.statuses.get(str(body.metadata.get("uid"))) or dict(body.get("status") or {})
+    published = runtime.statuses.published(body)
     if published.get("phase") != Phase.ACTIVE.value:
         return
     if condition_status(published.get("conditions") or [], "Drained") != "True":

@@ -12,6 +12,7 @@ from typing import Any
 
 import kopf
 
+from kubemaint_operator.handlers.indexes import readable
 from kubemaint_operator.kube import GROUP, PLURAL, VERSION
 from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.reconcile import Indexes, reconcile_object
@@ -20,7 +21,7 @@ from kubemaint_operator.runtime import runtime_of
 TICK_SECONDS = 1.0
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, id="drift")
+@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, id="drift", when=readable)
 async def repair_drift(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     runtime = runtime_of(memo)
     target = runtime.target_of(MaintenanceObject.from_body(body))

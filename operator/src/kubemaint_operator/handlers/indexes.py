@@ -21,6 +21,16 @@ def pod_has_gate(spec: kopf.Spec, **_: Any) -> bool:
     return has_gate(spec)
 
 
+def readable(body: kopf.Body, **_: Any) -> bool:
+    """The timers' filter: an object whose spec cannot be read has nothing to follow (its create handler
+    reported why, once), so its timers do not raise every second."""
+    try:
+        MaintenanceObject.from_body(body)
+    except SpecError:
+        return False
+    return True
+
+
 def _read(body: kopf.Body, logger: kopf.Logger) -> MaintenanceObject | None:
     try:
         return MaintenanceObject.from_body(body)

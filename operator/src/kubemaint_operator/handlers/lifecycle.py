@@ -42,6 +42,15 @@ async def change_maintenance(body: kopf.Body, old: Any, memo: Any, **kwargs: Any
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-async def end_maintenance(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    """Finalizer: the key is re-merged without this object and its pods serve again, then it may go."""
-    await release_object(runtime_of(memo), body, Indexes.from_kwargs(kwargs))
+async def end_maintenance(body: kopf.Body, memo: Any, logger: kopf.Logger, **kwargs: Any) -> None:
+    """Finalizer: the key is re-merged without this object and its pods serve again, then it may go.
+
+    An object whose spec the operator cannot read (one the CRD should have refused, or one stored under an
+    older, looser CRD) never took part in a merge, since the indexes leave it out: it goes at once, with a
+    warning, rather than keep its finalizer until someone removes it by hand.
+    """
+    try:
+        await release_object(runtime_of(memo), body, Indexes.from_kwargs(kwargs))
+    except SpecError as exc:
+        runtime_of(memo).forget(str(body.metadata.get("uid")))
+        logger.warning("releasing a Maintenance whose spec cannot be read, without touching etcd: %s", exc)

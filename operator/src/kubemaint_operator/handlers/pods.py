@@ -6,6 +6,7 @@ active Maintenance of its namespace selects it, True otherwise. Pods without the
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import kopf
@@ -16,19 +17,44 @@ from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.reconcile import utcnow
 from kubemaint_operator.runtime import runtime_of
 
+FIRST_RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 15.0
+
 
 @kopf.on.event("", "v1", "pods", when=pod_has_gate)
 async def keep_gate(
     body: kopf.Body,
     type: str,
     memo: Any,
+    logger: kopf.Logger,
     **kwargs: Any,
 ) -> None:
+    """Set the pod's condition; a failed patch is retried here until it lands or the pod is gone.
+
+    kopf never retries an event handler, and a new pod that never gets the condition is never Ready, so
+    the retry cannot wait for the next event (there may be none). Each attempt decides again from the
+    live index, so a Maintenance created or deleted meanwhile is honoured. Events of this pod that arrive
+    meanwhile wait for the handler, and kopf hands over only the newest.
+    """
     maintenances: kopf.Index[str, MaintenanceObject] = kwargs["maintenances_by_namespace"]
     if type == "DELETED" or body.metadata.get("deletionTimestamp"):
         return
     pod = PodView.from_body(body)
-    now = utcnow()
-    decision = serving_decision(pod.namespace, dict(pod.labels), maintenances.get(pod.namespace, ()), now)
-    if pod.serving != decision.serving:
-        await runtime_of(memo).kube.patch_pod_status(pod.namespace, pod.name, gate_patch(decision, now))
+    kube = runtime_of(memo).kube
+    delay = FIRST_RETRY_SECONDS
+    while True:
+        now = utcnow()
+        decision = serving_decision(pod.namespace, dict(pod.labels), maintenances.get(pod.namespace, ()), now)
+        if pod.serving == decision.serving:
+            return
+        try:
+            await kube.patch_pod_status(pod.namespace, pod.name, gate_patch(decision, now))
+            return  # patched, or the pod is gone
+        except Exception as exc:
+            detail = getattr(exc, "reason", None) or exc.__class__.__name__
+            logger.warning(
+                "cannot set %s on pod %s/%s, retrying in %.0f s: %s",
+                "serving" if decision.serving else "not serving", pod.namespace, pod.name, delay, detail,
+            )  # fmt: skip
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, MAX_RETRY_SECONDS)

@@ -10,6 +10,7 @@ from typing import Any
 
 import kopf
 
+from kubemaint_operator.handlers.indexes import readable
 from kubemaint_operator.kube import GROUP, PLURAL, VERSION
 from kubemaint_operator.model import MaintenanceSpec
 from kubemaint_operator.reconcile import Indexes, reconcile_object, utcnow
@@ -19,11 +20,10 @@ from kubemaint_operator.windows import clock_phase
 TICK_SECONDS = 1.0
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, id="window")
+@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, id="window", when=readable)
 async def follow_window(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     runtime = runtime_of(memo)
-    uid = str(body.metadata.get("uid"))
-    published = runtime.statuses.get(uid) or dict(body.get("status") or {})
+    published = runtime.statuses.published(body)
     spec = MaintenanceSpec.from_dict(body.spec)
     wanted = clock_phase(spec, utcnow(), was_active=bool(published.get("activeSince")))
     if published.get("phase") != wanted.value:
