@@ -49,6 +49,15 @@ cluster-up: ## Start a local control plane (etcd, kube-apiserver, kube-controlle
 cluster-down: ## Stop the local control plane started by cluster-up
 	uv run devstack down
 
+.PHONY: node-up
+node-up: ## Start a real single-node cluster (control plane + kubelet + containerd in namespaces of their own); print KUBECONFIG
+	scripts/bootstrap.sh etcd k8s node && uv run devstack --dir .run/node up --node --no-postgres \
+	  && uv run devstack --dir .run/node env | grep KUBECONFIG && echo 'export PATH=$(KUBEMAINT_CACHE)/bin:$$PATH'
+
+.PHONY: node-down
+node-down: ## Stop the node, its control plane and etcd; the host is left as it was
+	uv run devstack --dir .run/node down
+
 .PHONY: crds
 crds: ## Copy the CRD from k8s/base/crd/ into the operator chart
 	scripts/crd-sync.sh

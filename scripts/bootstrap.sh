@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the tests and the demo need on a fresh machine, skipping whatever is already there:
 # uv, PostgreSQL (Debian packages), the Python workspace (uv.lock, frozen), and the Go-built tools
-# (etcd, helm, kube-apiserver, kube-controller-manager, kubectl) in the user's cache (scripts/cache-dir.sh).
+# (etcd, helm, kube-apiserver, kube-controller-manager, kubectl) in the user's cache (scripts/cache-dir.sh);
+# with the target "node", also the node's binaries and Debian packages.
 #
 # Usage: scripts/bootstrap.sh [build-tools targets...]   (default: etcd helm k8s)
 set -euo pipefail
@@ -21,6 +22,21 @@ if [ -z "$(pg_bin)" ] && ! command -v initdb >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+fi
+
+# The local node (build-tools target "node") runs containers with Debian's runc and CNI plugins, bridges
+# the API server with socat, and builds its pause and busybox images with gcc and busybox-static.
+node_packages=(runc containernetworking-plugins socat iptables busybox-static gcc libc6-dev)
+node_missing() {
+  [ -x /usr/sbin/runc ] && [ -x /usr/lib/cni/bridge ] && [ -x /bin/busybox ] \
+    && command -v socat >/dev/null && command -v iptables >/dev/null && command -v gcc >/dev/null && return 1
+  return 0
+}
+if [[ " $* " == *" node "* ]] && node_missing; then
+  log "installing the node's Debian packages: ${node_packages[*]}"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${node_packages[@]}" >/dev/null
 fi
 
 if ! command -v go >/dev/null 2>&1; then

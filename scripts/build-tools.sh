@@ -5,7 +5,7 @@
 # built at the pinned version (its stamp bin/.NAME.version) is reused: only the first run pays the build.
 # Nothing is ever downloaded from a release site: everything comes from the Go module proxy.
 #
-# Usage: scripts/build-tools.sh [etcd] [helm] [k8s] [tilt]      (no argument: etcd helm k8s)
+# Usage: scripts/build-tools.sh [etcd] [helm] [k8s] [node] [coredns] [tilt]   (no argument: etcd helm k8s)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=$("$root/scripts/cache-dir.sh")
@@ -46,24 +46,50 @@ build_helm() {
   mark helm "$HELM_VERSION"
 }
 
-build_k8s() {
+# k8s_components NAME...: build the named k8s.io/kubernetes commands at tools/k8s/VERSION.
+k8s_components() {
   local v; v=$(cat "$root/tools/k8s/VERSION")
-  local all=1 c
-  for c in kube-apiserver kube-controller-manager kubectl; do built "$c" "$v" || all=0; done
-  [ $all = 1 ] && return
   local minor=${v#v1.}; minor=${minor%%.*}
-  local ld="" pkg
+  local ld="" pkg c
   # Stamp the version like the release build does, or /version says v0.0.0 and kubeVersion checks break.
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  for c in kube-apiserver kube-controller-manager kubectl; do
+  for c in "$@"; do
     built "$c" "$v" && continue
     log "building $c $v (a cold build takes many minutes on 2 cores)"
     (cd "$root/tools/k8s" && go build -trimpath -ldflags "-s -w$ld" -o "$bin/$c" "k8s.io/kubernetes/cmd/$c")
     mark "$c" "$v"
   done
+}
+
+build_k8s() { k8s_components kube-apiserver kube-controller-manager kubectl; }
+
+# The node: kubelet, kube-proxy and kube-scheduler from the same wrapper module, containerd (with its runc
+# shim and ctr) from its own. runc and the CNI plugins come from Debian (scripts/bootstrap.sh node).
+build_node() {
+  k8s_components kube-scheduler kubelet kube-proxy
+  local v c
+  v=$(awk '$1 == "github.com/containerd/containerd/v2" {print $2; exit}' "$root/tools/containerd/go.mod")
+  for c in containerd containerd-shim-runc-v2 ctr; do
+    built "$c" "$v" && continue
+    log "building $c $v"
+    # The storage drivers that need cgo or kernel headers are left out; the node uses overlayfs.
+    (cd "$root/tools/containerd" && go build -trimpath -tags "no_btrfs no_devmapper no_zfs" \
+        -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=${v#v}" \
+        -o "$bin/$c" "github.com/containerd/containerd/v2/cmd/$c")
+    mark "$c" "$v"
+  done
+}
+
+# CoreDNS, for the node's cluster DNS (cluster.local only; there is no upstream to forward to).
+build_coredns() {
+  local v; v=$(awk '$1 == "github.com/coredns/coredns" {print $2; exit}' "$root/tools/coredns/go.mod")
+  built coredns "$v" && return
+  log "building coredns $v"
+  (cd "$root/tools/coredns" && go build -trimpath -ldflags "-s -w" -o "$bin/coredns" github.com/coredns/coredns)
+  mark coredns "$v"
 }
 
 build_tilt() {
@@ -80,8 +106,8 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(etcd helm k8s)
 for t in "${targets[@]}"; do
   case $t in
-    etcd|helm|k8s|tilt) timed "build_$t" ;;
-    *) echo "build-tools.sh: unknown tool '$t' (etcd, helm, k8s, tilt)" >&2; exit 2 ;;
+    etcd|helm|k8s|node|coredns|tilt) timed "build_$t" ;;
+    *) echo "build-tools.sh: unknown tool '$t' (etcd, helm, k8s, node, coredns, tilt)" >&2; exit 2 ;;
   esac
 done
 log "tools are in $bin"

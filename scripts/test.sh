@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export PATH="$("$root/scripts/cache-dir.sh")/bin:$HOME/.local/bin:$PATH"
 
-scripts/bootstrap.sh etcd helm k8s tilt
+scripts/bootstrap.sh etcd helm k8s node tilt
 
 echo "== ruff"; uv run --frozen ruff check . && uv run --frozen ruff format --check .
 echo "== mypy (strict)"; uv run --frozen mypy

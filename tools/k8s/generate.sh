@@ -34,7 +34,9 @@ mapfile -t mods < <(grep -E '^\s+k8s\.io/[^ ]+ => \./staging/' "$modfile" | awk 
   echo ")"
   echo
   echo "tool ("
-  for c in kube-apiserver kube-controller-manager kubectl; do echo "	k8s.io/kubernetes/cmd/${c}"; done
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
+    echo "	k8s.io/kubernetes/cmd/${c}"
+  done
   echo ")"
 } > "$here/go.mod"
 echo "$version" > "$here/VERSION"

@@ -1,6 +1,6 @@
 """``devstack``: start PostgreSQL, etcd and (optionally) the control plane detached, and stop them again.
 
-    devstack up [--control-plane] [--no-postgres] [--dir .run/devstack]
+    devstack up [--control-plane | --node] [--no-postgres] [--dir .run/devstack]
     devstack env      # export lines: DB_*, ETCD_ENDPOINTS, KUBECONFIG
     devstack status   # exit 1 if anything listed is not running
     devstack down [--control-plane] [--purge]
@@ -23,6 +23,7 @@ from typing import Any
 
 from .controlplane import ControlPlane
 from .etcd import EtcdServer
+from .node import Node, NodeError, node_cgroup, teardown
 from .postgres import PostgresServer, reachable_data_dir
 from .process import ManagedProcess, pid_alive, stop_pid
 from .tools import repo_root
@@ -98,23 +99,41 @@ def _up(base: Path, args: argparse.Namespace) -> int:
                 "endpoint": etcd.endpoint,
             }  # fmt: skip
             _save(base, state)
-        if args.control_plane and not _alive(state.get("controlplane")):
-            old = state.get("controlplane", {})
-            cp = ControlPlane(
-                base / "controlplane", port=old.get("port"), etcd_port=old.get("etcd_port"), detach=True
+        running = state.get("controlplane", {})
+        if args.node and _alive(running) and not running.get("node"):
+            raise NodeError(
+                "the control plane runs without node support: devstack down --control-plane first"
             )
-            procs = (cp.etcd.process, cp.apiserver, cp.controller_manager)
-            started += procs
+        cp = None
+        if (args.control_plane or args.node) and not _alive(running):
+            cp = ControlPlane(
+                base / "controlplane", port=running.get("port"), etcd_port=running.get("etcd_port"),
+                detach=True, node=args.node,
+            )  # fmt: skip
+            started += cp.processes
             cp.start()
             state["controlplane"] = {
-                "processes": [_record(p) for p in procs], "port": cp.port, "etcd_port": cp.etcd.port,
+                "processes": [_record(p) for p in cp.processes], "port": cp.port, "etcd_port": cp.etcd.port,
                 "server": cp.server, "kubeconfig": str(cp.kubeconfig), "etcd_endpoint": cp.etcd.endpoint,
+                "node": args.node,
             }  # fmt: skip
             _save(base, state)
+        if args.node and not _alive(state.get("node")):
+            if cp is None:  # running already: the same settings, nothing started
+                cp = ControlPlane(base / "controlplane", port=running["port"], etcd_port=running["etcd_port"],
+                                  detach=True, node=True)  # fmt: skip
+            node = Node(base / "node", cp, detach=True)
+            state["node"] = {"processes": [], "cgroup": node.cgroup}
+            _save(base, state)  # before start(): `down` can clean up an interrupted start
+            node.start()
+            state["node"]["processes"] = node.records()
+            _save(base, state)
     except BaseException as exc:  # Ctrl-C included: never leave a half-started stack behind
+        if "node" in state:
+            teardown(state["node"]["cgroup"])
         for proc in reversed(started):
             proc.stop()
-        for name in ("postgres", "etcd", "controlplane"):
+        for name in ("node", "postgres", "etcd", "controlplane"):
             if name in state and not _alive(state[name]):
                 state[name]["processes"] = []
         _save(base, state)
@@ -127,7 +146,10 @@ def _up(base: Path, args: argparse.Namespace) -> int:
 
 def _down(base: Path, args: argparse.Namespace) -> int:
     state = _load(base)
-    names = ["controlplane"] if args.control_plane else ["controlplane", "etcd", "postgres"]
+    names = ["node", "controlplane"] if args.control_plane else ["node", "controlplane", "etcd", "postgres"]
+    if node := state.get("node"):
+        log.info("stopping the node (cgroup %s)", node["cgroup"])
+        teardown(node.get("cgroup") or node_cgroup(base / "node"))
     for name in names:
         for rec in reversed(state.get(name, {}).get("processes", [])):
             if _is_ours(rec):
@@ -195,9 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument(
         "--control-plane", action="store_true", help="also etcd + kube-apiserver + controller-manager"
     )
+    up.add_argument(
+        "--node", action="store_true",
+        help="a control plane for a node, and the node: kubelet + containerd in namespaces of their own",
+    )  # fmt: skip
     up.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     down = sub.add_parser("down", help="stop what the state file lists")
-    down.add_argument("--control-plane", action="store_true", help="stop only the control plane")
+    down.add_argument("--control-plane", action="store_true", help="stop only the control plane (and node)")
     down.add_argument("--purge", action="store_true", help="also delete the data (when everything is down)")
     sub.add_parser("env", help="print export lines for DB_*, ETCD_ENDPOINTS, KUBECONFIG")
     sub.add_parser("status", help="show what runs; exit 1 if something listed is down")

@@ -1,7 +1,11 @@
-"""A real Kubernetes control plane without Docker or a kubelet: etcd, kube-apiserver, kube-controller-manager.
+"""A real Kubernetes control plane without Docker: etcd, kube-apiserver, kube-controller-manager.
 
 Secure port only, a generated CA, RBAC and Node authorization, an admin identity in system:masters, and
-service-account tokens (TokenRequest) for least-privilege identities. No kubelet: pods never run.
+service-account tokens (TokenRequest) for least-privilege identities. Without ``node=True`` there is no
+kubelet and pods never run. With it, the control plane is the one a node needs
+(:mod:`kubemaint_devstack.node`): kube-scheduler, the controllers of a real cluster, the node's address
+advertised for ``kubernetes.default``, and the API server reaching kubelets through the node's CONNECT
+proxy (an egress selector over a unix socket), since the node's addresses exist only in its namespace.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from .etcd import EtcdServer
 from .kubeconfig import write_kubeconfig
+from .nodenet import NODE_IP
 from .pki import Pki, ensure_pki
 from .process import ManagedProcess, ensure_free, free_port
 from .tools import find_tool
@@ -35,8 +40,27 @@ CONTROLLERS = (
     "clusterrole-aggregation-controller",
     "root-ca-certificate-publisher-controller",
 )
+NODE_CONTROLLERS = (
+    "statefulset-controller",
+    "daemonset-controller",
+    "job-controller",
+    "disruption-controller",
+    "node-lifecycle-controller",
+    "taint-eviction-controller",
+    "pod-garbage-collector-controller",
+    "ttl-controller",
+    "persistentvolume-binder-controller",
+    "persistentvolume-protection-controller",
+    "persistentvolumeclaim-protection-controller",
+    "ttl-after-finished-controller",
+    "cronjob-controller",
+)
+"""What pods on a node need besides CONTROLLERS: StatefulSets and PDBs of the charts, node health."""
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+
+_NO_NODE_FLAGS = ("--endpoint-reconciler-type=none",)  # a loopback address may not be an Endpoints address
 
 
 class KubectlError(RuntimeError):
@@ -54,8 +78,10 @@ class ControlPlane:
         etcd_port: int | None = None,
         detach: bool = False,
         start_timeout: float = 120.0,
+        node: bool = False,
     ) -> None:
         self.base_dir = base_dir
+        self.node = node
         self.port = port or free_port()
         self.start_timeout = start_timeout
         self.pki = Pki(base_dir / "pki")
@@ -82,7 +108,7 @@ class ControlPlane:
                 f"--service-account-signing-key-file={pki.sa_key}",
                 f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
                 "--profiling=false",
-                "--endpoint-reconciler-type=none",  # a loopback address may not be an Endpoints address
+                *(self._node_flags() if node else _NO_NODE_FLAGS),
             ],
             logs / "kube-apiserver.log",
             detach=detach,
@@ -92,7 +118,7 @@ class ControlPlane:
             [
                 find_tool("kube-controller-manager", prefer_cache=True),
                 f"--kubeconfig={base_dir / 'controller-manager.kubeconfig'}",
-                f"--controllers={','.join(CONTROLLERS)}",
+                f"--controllers={','.join(CONTROLLERS + (NODE_CONTROLLERS if node else ()))}",
                 f"--service-account-private-key-file={pki.sa_key}",
                 f"--root-ca-file={pki.ca_file}",
                 "--use-service-account-credentials=true",
@@ -103,6 +129,56 @@ class ControlPlane:
             logs / "kube-controller-manager.log",
             detach=detach,
         )
+
+        self.scheduler = (
+            ManagedProcess(
+                "kube-scheduler",
+                [
+                    find_tool("kube-scheduler", prefer_cache=True),
+                    f"--kubeconfig={base_dir / 'scheduler.kubeconfig'}",
+                    "--leader-elect=false",
+                    "--bind-address=127.0.0.1",
+                    "--secure-port=0",
+                ],
+                logs / "kube-scheduler.log",
+                detach=detach,
+            )
+            if node
+            else None
+        )
+
+    @property
+    def egress_socket(self) -> Path:
+        """Where the node's CONNECT proxy listens for the API server (``node=True``)."""
+        return self.base_dir / "node-egress.sock"
+
+    def _node_flags(self) -> list[str]:
+        egress = self.base_dir / "egress-selector.yaml"
+        egress.parent.mkdir(parents=True, exist_ok=True)
+        egress.write_text(
+            json.dumps({
+                "apiVersion": "apiserver.k8s.io/v1beta1",
+                "kind": "EgressSelectorConfiguration",
+                "egressSelections": [{
+                    "name": "cluster",
+                    "connection": {"proxyProtocol": "HTTPConnect",
+                                   "transport": {"uds": {"udsName": str(self.egress_socket)}}},
+                }],
+            })
+        )  # fmt: skip
+        return [
+            f"--advertise-address={NODE_IP}",  # kubernetes.default's endpoint, as pods reach it
+            f"--kubelet-client-certificate={self.pki.crt('kubelet-client')}",
+            f"--kubelet-client-key={self.pki.key('kubelet-client')}",
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--egress-selector-config-file={egress}",
+        ]
+
+    @property
+    def processes(self) -> tuple[ManagedProcess, ...]:
+        """Every process of this control plane, in start order."""
+        base = (self.etcd.process, self.apiserver, self.controller_manager)
+        return base if self.scheduler is None else (*base, self.scheduler)
 
     @property
     def server(self) -> str:
@@ -119,8 +195,7 @@ class ControlPlane:
 
     @property
     def pids(self) -> dict[str, int | None]:
-        procs = (self.etcd.process, self.apiserver, self.controller_manager)
-        return {p.name: p.pid for p in procs}
+        return {p.name: p.pid for p in self.processes}
 
     def _ssl(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.pki.ca_file))
@@ -170,12 +245,21 @@ class ControlPlane:
             self.controller_manager.wait_until(
                 self._controllers_working, self.start_timeout, "creating the default ServiceAccount"
             )
+            if self.scheduler is not None:
+                write_kubeconfig(
+                    self.base_dir / "scheduler.kubeconfig", server=self.server, ca_file=pki.ca_file,
+                    user="system:kube-scheduler", client_cert=pki.crt("scheduler"),
+                    client_key=pki.key("scheduler"),
+                )  # fmt: skip
+                self.scheduler.start()
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
-        """Stop the controller-manager, the apiserver, then etcd (SIGTERM, SIGKILL after a bound)."""
+        """Stop the scheduler, the controller-manager, the apiserver, then etcd (SIGTERM, then SIGKILL)."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
         self.controller_manager.stop()
         self.apiserver.stop()
         self.etcd.stop()

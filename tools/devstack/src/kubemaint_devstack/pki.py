@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .nodenet import NODE_IP, NODE_NAME
+
 _VALIDITY = datetime.timedelta(days=365)
 APISERVER_DNS = (
     "localhost",
@@ -22,7 +24,7 @@ APISERVER_DNS = (
     "kubernetes.default.svc",
     "kubernetes.default.svc.cluster.local",
 )
-APISERVER_IPS = ("127.0.0.1", "10.96.0.1")  # 10.96.0.1: first address of the service range
+APISERVER_IPS = ("127.0.0.1", "10.96.0.1", NODE_IP)  # the service range's first address; the local node's
 ETCD_SERVER_DNS = ("localhost",)
 ETCD_SERVER_IPS = ("127.0.0.1",)
 
@@ -152,6 +154,10 @@ def ensure_pki(directory: Path) -> Pki:
     - ``apiserver``: serving certificate for 127.0.0.1, localhost and kubernetes.default.svc names;
     - ``admin``: client CN=kubemaint-admin, O=system:masters;
     - ``controller-manager``: client CN=system:kube-controller-manager;
+    - ``scheduler``: client CN=system:kube-scheduler;
+    - ``kubelet-client``: the API server's client certificate towards kubelets (O=system:masters);
+    - ``node``: the local node's kubelet, CN=system:node:<name>, O=system:nodes (the Node authorizer);
+    - ``kube-proxy``: client CN=system:kube-proxy;
     - ``service-account.key``/``.pub``: the token signing pair.
     """
     pki = Pki(directory)
@@ -161,6 +167,10 @@ def ensure_pki(directory: Path) -> Pki:
     _issue(pki, "apiserver", ca, "kube-apiserver", server=True)
     _issue(pki, "admin", ca, "kubemaint-admin", orgs=["system:masters"])
     _issue(pki, "controller-manager", ca, "system:kube-controller-manager")
+    _issue(pki, "scheduler", ca, "system:kube-scheduler")
+    _issue(pki, "kubelet-client", ca, "kube-apiserver-kubelet-client", orgs=["system:masters"])
+    _issue(pki, "node", ca, f"system:node:{NODE_NAME}", orgs=["system:nodes"])
+    _issue(pki, "kube-proxy", ca, "system:kube-proxy")
     sa = ec.generate_private_key(ec.SECP256R1())
     _write(pki.sa_key, _key_pem(sa), 0o600)
     pub = sa.public_key().public_bytes(

@@ -1,0 +1,134 @@
+"""A real node: the kubelet joins, containers run under the restricted Pod Security Standard, probes are
+evaluated, ``kubectl logs/exec/port-forward`` reach the pod, and the host stays as it was."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import NodeCluster
+from kubemaint_devstack.controlplane import ControlPlane
+from kubemaint_devstack.node import Node
+from kubemaint_devstack.nodenet import NODE_IP, NODE_NAME
+from kubemaint_devstack.tools import find_tool
+from node_support import host_snapshot, restricted_pod
+
+pytestmark = pytest.mark.node
+
+SERVE = (
+    "echo served-by-a-real-container > /scratch/index.html && echo started"
+    " && exec httpd -f -p 8080 -h /scratch"
+)
+
+
+def _pod(cp: ControlPlane, namespace: str, name: str) -> dict[str, object]:
+    return json.loads(cp.kubectl("get", "pod", name, "-n", namespace, "-o", "json"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_kubelet_joins_ready_with_containerd(node_cluster: NodeCluster) -> None:
+    node = json.loads(node_cluster.control_plane.kubectl("get", "node", NODE_NAME, "-o", "json"))
+    info = node["status"]["nodeInfo"]
+    assert info["containerRuntimeVersion"].startswith("containerd://2."), info
+    assert info["kubeletVersion"] == (Path(__file__).parents[2] / "tools/k8s/VERSION").read_text().strip()
+    addresses = {a["type"]: a["address"] for a in node["status"]["addresses"]}
+    assert addresses["InternalIP"] == NODE_IP
+    ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}
+    assert ready["Ready"] == "True"
+
+
+def test_a_restricted_pod_runs_in_a_real_container(node_cluster: NodeCluster, namespace: str) -> None:
+    cp = node_cluster.control_plane
+    probes = {
+        "readinessProbe": {"httpGet": {"path": "/index.html", "port": 8080}, "periodSeconds": 1},
+        "livenessProbe": {"exec": {"command": ["cat", "/scratch/index.html"]}, "periodSeconds": 2},
+    }
+    started = time.monotonic()
+    cp.kubectl("apply", "-f", "-", input=json.dumps(restricted_pod("web", namespace, SERVE, **probes)))
+    cp.kubectl("wait", "--for=condition=Ready", "pod/web", "-n", namespace, "--timeout=60s")
+    print(f"pod Ready {time.monotonic() - started:.2f} s after its apply")
+    pod = _pod(cp, namespace, "web")
+    assert pod["spec"]["nodeName"] == NODE_NAME, "kube-scheduler placed it"  # type: ignore[index]
+    status = pod["status"]
+    assert status["podIP"].startswith("10.244."), status  # type: ignore[index]
+    assert status["containerStatuses"][0]["restartCount"] == 0  # type: ignore[index]
+
+    assert "started" in cp.kubectl("logs", "web", "-n", namespace)
+    assert cp.kubectl("exec", "web", "-n", namespace, "--", "id", "-u").strip() == "65534"
+    port = _free_port()
+    forward = subprocess.Popen(
+        [find_tool("kubectl", prefer_cache=True), "--kubeconfig", str(cp.kubeconfig), "-n", namespace,
+         "port-forward", "pod/web", f"{port}:8080"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert forward.stdout is not None
+        assert "Forwarding from" in forward.stdout.readline()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=10) as response:
+            assert response.read().decode().strip() == "served-by-a-real-container"
+    finally:
+        forward.terminate()
+        forward.wait(10)
+    inside = node_cluster.node.in_node("wget", "-qO-", f"http://{status['podIP']}:8080/index.html")  # type: ignore[index]
+    assert inside.stdout.strip() == "served-by-a-real-container", inside.stderr
+
+
+def test_the_restricted_standard_refuses_a_root_pod(node_cluster: NodeCluster, namespace: str) -> None:
+    pod = restricted_pod("root", namespace, "sleep 60")
+    pod["spec"]["securityContext"] = {"runAsUser": 0}
+    with pytest.raises(Exception, match="violates PodSecurity"):
+        node_cluster.control_plane.kubectl("apply", "-f", "-", input=json.dumps(pod))
+
+
+def test_a_failing_readiness_probe_keeps_a_running_pod_out_of_ready(
+    node_cluster: NodeCluster, namespace: str
+) -> None:
+    cp = node_cluster.control_plane
+    probe = {"readinessProbe": {"httpGet": {"path": "/missing", "port": 8080}, "periodSeconds": 1}}
+    cp.kubectl("apply", "-f", "-", input=json.dumps(restricted_pod("unready", namespace, SERVE, **probe)))
+    deadline = time.monotonic() + 60
+    while _pod(cp, namespace, "unready")["status"].get("phase") != "Running":  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "the container never ran"
+        time.sleep(0.5)
+    time.sleep(5)  # five probe periods: each one answered 404
+    status = _pod(cp, namespace, "unready")["status"]
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}  # type: ignore[index]
+    assert conditions["Ready"] == "False"
+    assert status["containerStatuses"][0]["ready"] is False  # type: ignore[index]
+    assert status["containerStatuses"][0]["state"].get("running"), "running, only not ready"  # type: ignore[index]
+
+
+def test_the_host_keeps_its_settings_while_the_node_runs(node_cluster: NodeCluster) -> None:
+    now = host_snapshot()
+    before = node_cluster.host_before
+    for part in ("sysctls", "links", "routes", "iptables", "mounts", "paths"):
+        assert now[part] == before[part], f"the node changed the host's {part}"
+
+
+def test_stopping_a_node_leaves_the_machine_as_it_was(tmp_path: Path) -> None:
+    before = host_snapshot()
+    control_plane = ControlPlane(tmp_path / "cp", node=True)
+    control_plane.start()
+    try:
+        with Node(tmp_path / "node", control_plane) as node:
+            control_plane.kubectl("wait", "--for=create", "serviceaccount/default", "--timeout=30s")
+            control_plane.kubectl("apply", "-f", "-", input=json.dumps(restricted_pod("p", "default", SERVE)))
+            control_plane.kubectl("wait", "--for=condition=Ready", "pod/p", "--timeout=60s")
+            cgroup = node.cgroup
+    finally:
+        control_plane.stop()
+    after = host_snapshot()
+    assert after == before
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/{cgroup}")), "the node's cgroup is gone"
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False)
+    assert leftovers.stdout == "", "no process of the node is left"
