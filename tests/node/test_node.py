@@ -79,7 +79,8 @@ def test_a_restricted_pod_runs_in_a_real_container(node_cluster: NodeCluster, na
     finally:
         forward.terminate()
         forward.wait(10)
-    inside = node_cluster.node.in_node("wget", "-qO-", f"http://{status['podIP']}:8080/index.html")  # type: ignore[index]
+    url = f"http://{status['podIP']}:8080/index.html"  # type: ignore[index]
+    inside = node_cluster.node.in_node("curl", "-sS", "-m", "5", url)
     assert inside.stdout.strip() == "served-by-a-real-container", inside.stderr
 
 
@@ -132,3 +133,40 @@ def test_stopping_a_node_leaves_the_machine_as_it_was(tmp_path: Path) -> None:
     assert not list(Path("/sys/fs/cgroup").glob(f"*/{cgroup}")), "the node's cgroup is gone"
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False)
     assert leftovers.stdout == "", "no process of the node is left"
+
+
+def test_cluster_ips_lead_to_pods_and_to_the_api_server(node_cluster: NodeCluster, namespace: str) -> None:
+    cp = node_cluster.control_plane
+    probe = {"readinessProbe": {"httpGet": {"path": "/index.html", "port": 8080}, "periodSeconds": 1}}
+    service = {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"selector": {"app": "backend"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }  # fmt: skip
+    backend = restricted_pod("backend", namespace, SERVE, **probe)
+    cp.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [service, backend]}),
+    )
+    cp.kubectl("wait", "--for=condition=Ready", "pod/backend", "-n", namespace, "--timeout=60s")
+    cluster_ip = cp.kubectl("get", "svc", "web", "-n", namespace, "-o", "jsonpath={.spec.clusterIP}")
+    deadline = time.monotonic() + 30
+    while True:  # kube-proxy writes the Service's rules once the EndpointSlice is ready
+        answer = node_cluster.node.in_node("curl", "-sS", "-m", "2", f"http://{cluster_ip}/index.html")
+        if answer.stdout.strip() == "served-by-a-real-container":
+            break
+        assert time.monotonic() < deadline, f"ClusterIP {cluster_ip} never answered: {answer.stderr}"
+        time.sleep(0.5)
+    # From another pod (hairpin through the bridge), and the API server through kubernetes.default.
+    client = restricted_pod("client", namespace, "sleep 300")
+    cp.kubectl("apply", "-f", "-", input=json.dumps(client))
+    cp.kubectl("wait", "--for=condition=Ready", "pod/client", "-n", namespace, "--timeout=60s")
+    # busybox's static wget crashes on a lookup; nc speaks the HTTP/1.0 needed here.
+    get = 'printf "GET /index.html HTTP/1.0\\r\\n\\r\\n" | nc -w 5 {} {}'
+    fetched = cp.kubectl("exec", "client", "-n", namespace, "--", "sh", "-c", get.format(cluster_ip, 80))
+    assert "served-by-a-real-container" in fetched
+    answered = cp.kubectl("exec", "client", "-n", namespace, "--", "sh", "-c", get.format("10.96.0.1", 443))
+    assert "Client sent an HTTP request to an HTTPS server" in answered, (
+        "the API server, via kubernetes.default"
+    )

@@ -164,6 +164,7 @@ class Node:
             holder = self._start_namespaces()
             enter = ["nsenter", f"--target={holder}", "--net", "--mount", "--"]
             self._bridges(enter)
+            self.containerd_socket.unlink(missing_ok=True)  # a stale one would look like a serving one
             containerd = self._spawn("containerd", [*enter, find_tool("containerd", prefer_cache=True),
                                                     "--config", self._containerd_config()])  # fmt: skip
             containerd.wait_until(self.containerd_socket.exists, 30, "serving its socket")
@@ -171,6 +172,8 @@ class Node:
                 self.ctr("images", "import", str(archive))
             kubelet = self._spawn("kubelet", [*enter, *self._kubelet_argv()])
             kubelet.wait_until(self._ready, self.start_timeout, f"node {NODE_NAME} Ready")
+            proxy = self._spawn("kube-proxy", [*enter, *self._kube_proxy_argv()])
+            proxy.wait_until(self._services_routed, self.start_timeout, "routing kubernetes.default")
         except BaseException:
             self.stop()
             raise
@@ -187,7 +190,7 @@ class Node:
             )
         if os.geteuid() != 0:
             raise NodeError("the node needs root (namespaces, cgroups, mounts)")
-        for tool in ("kubelet", "containerd", "containerd-shim-runc-v2", "ctr"):
+        for tool in ("kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr"):
             find_tool(tool, prefer_cache=True)
 
     def _make_cgroup(self) -> None:
@@ -354,6 +357,39 @@ state = "{root / "state"}"
             f"--node-ip={NODE_IP}",
             f"--hostname-override={NODE_NAME}",
         ]
+
+    def _kube_proxy_argv(self) -> list[str]:
+        pki = self.control_plane.pki
+        kubeconfig = write_kubeconfig(
+            self.base_dir / "kube-proxy.kubeconfig", server=f"https://{NODE_IP}:{self.control_plane.port}",
+            ca_file=pki.ca_file, user="system:kube-proxy", client_cert=pki.crt("kube-proxy"),
+            client_key=pki.key("kube-proxy"),
+        )  # fmt: skip
+        config = self.base_dir / "kube-proxy.yaml"
+        config.write_text(json.dumps({
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+            "kind": "KubeProxyConfiguration",
+            "clientConnection": {"kubeconfig": str(kubeconfig)},
+            "mode": "iptables",
+            "clusterCIDR": POD_CIDR,
+            "hostnameOverride": NODE_NAME,
+            "bindAddress": NODE_IP,
+            "healthzBindAddress": f"{NODE_IP}:10256",
+            "metricsBindAddress": f"{NODE_IP}:10249",
+            # Zero: leave the conntrack table's global limits and timeouts alone (kube-proxy would set
+            # nf_conntrack_max and friends); false: no route_localnet, nothing listens on loopback.
+            "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s",
+                          "tcpCloseWaitTimeout": "0s", "udpTimeout": "0s", "udpStreamTimeout": "0s"},
+            "iptables": {"localhostNodePorts": False},
+        }, indent=2))  # fmt: skip
+        return [str(find_tool("kube-proxy", prefer_cache=True)), f"--config={config}"]
+
+    def _services_routed(self) -> bool:
+        """kube-proxy has written the rules for the ``kubernetes`` Service (its ClusterIP answers)."""
+        if self.holder is None or self.holder.pid is None:
+            return False
+        rules = self.in_node("iptables-save", "-t", "nat").stdout
+        return "default/kubernetes:https" in rules
 
     def _ready(self) -> bool:
         try:
