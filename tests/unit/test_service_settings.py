@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from users_service.settings import ConfigurationError, load_settings
 
@@ -112,3 +114,69 @@ def test_a_bad_secret_value_is_not_echoed() -> None:
 def test_an_empty_instance_name_means_the_default() -> None:
     assert load_settings({"INSTANCE_NAME": "replica-a"}).instance_name == "replica-a"
     assert load_settings({"INSTANCE_NAME": ""}).instance_name is None
+
+
+def test_the_password_file_replaces_the_password_variable(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("from-a-mounted-secret\n")  # `kubectl create secret --from-file` keeps a newline
+    settings = load_settings({"DB_PASSWORD_FILE": str(secret)})
+    assert settings.database_params["password"] == "from-a-mounted-secret"
+    assert "from-a-mounted-secret" not in repr(settings)
+    assert "from-a-mounted-secret" not in str(settings.model_dump())
+
+
+def test_the_password_file_is_read_at_start_up_not_at_connection_time(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("first")
+    settings = load_settings({"DB_PASSWORD_FILE": str(secret)})
+    secret.write_text("second")
+    assert settings.database_params["password"] == "first"
+
+
+def test_password_and_password_file_together_are_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("from-the-file")
+    message = _error({"DB_PASSWORD": "from-the-env", "DB_PASSWORD_FILE": str(secret)})
+    assert "DB_PASSWORD_FILE" in message
+    assert "DB_PASSWORD " in message
+    assert "from-the-env" not in message
+    assert "from-the-file" not in message
+
+
+def test_an_empty_password_variable_does_not_conflict_with_the_file(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("from-the-file")
+    settings = load_settings({"DB_PASSWORD": "", "DB_PASSWORD_FILE": str(secret)})
+    assert settings.database_params["password"] == "from-the-file"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("missing", None, "No such file or directory"),
+        ("empty", "\n", "is empty"),
+        ("directory", "<dir>", "Is a directory"),
+        ("latin1", b"caf\xe9", "cannot be read"),
+    ],
+)
+def test_an_unusable_password_file_is_one_line_naming_the_variable(
+    tmp_path: Path, name: str, content: str | bytes | None, reason: str
+) -> None:
+    path = tmp_path / name
+    if content == "<dir>":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    message = _error({"DB_PASSWORD_FILE": str(path)})
+    assert message.startswith("DB_PASSWORD_FILE: "), message
+    assert str(path) in message
+    assert reason in message
+
+
+def test_an_unreadable_password_file_does_not_show_its_content(tmp_path: Path) -> None:
+    path = tmp_path / "password"
+    path.write_bytes(b"\xffsecret-bytes")
+    message = _error({"DB_PASSWORD_FILE": str(path)})
+    assert "secret-bytes" not in message

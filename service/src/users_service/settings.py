@@ -11,6 +11,10 @@ A few variables beyond DESIGN.md's list, each with a safe default:
   ``<hostname>-<pid>`` (kubemaint's default).
 * ``MAX_BODY_BYTES`` (1 MiB): larger request bodies are refused with 413.
 * ``MAINTENANCE_LOSS_GRACE`` (10 s): how long etcd may be lost before ``MAINTENANCE_ON_ETCD_LOSS`` applies.
+* ``DB_PASSWORD_FILE``: a file holding the database password (a mounted Secret, as the official postgres
+  image's ``POSTGRES_PASSWORD_FILE``), read once at start-up; trailing newlines are dropped. It keeps the
+  password out of the process environment, where ``/proc/<pid>/environ``, crash reports and ``kubectl
+  describe`` would show it. Setting it together with ``DB_PASSWORD`` is an error.
 * ``USERS_SERVICE_DEBUG_SLOW`` (false): enables ``GET /debug/slow?seconds=`` (a real ``pg_sleep`` on the
   database), used by the tests and benchmarks to hold a request open across a maintenance flip. Never set
   it in production.
@@ -27,6 +31,7 @@ from kubemaint.config_errors import describe_errors
 from pydantic import (
     BeforeValidator,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -78,6 +83,7 @@ class Settings(BaseSettings):
     db_port: int = Field(default=5432, ge=1, le=65535)
     db_user: str = Field(default="postgres", min_length=1)
     db_password: SecretStr = SecretStr("")
+    db_password_file: Path | None = None
     db_name: str = Field(default="users", min_length=1, max_length=63)
     db_pool_min: PoolSize = 1
     db_pool_max: Annotated[int, Field(ge=1, le=1000)] = 10
@@ -107,6 +113,10 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "json"
     users_service_debug_slow: bool = False
+
+    # The password read from DB_PASSWORD_FILE at validation time, so that an unreadable file fails start-up
+    # (one line, exit 2) instead of the first connection attempt.
+    _file_password: SecretStr | None = PrivateAttr(default=None)
 
     @classmethod
     def settings_customise_sources(
@@ -154,6 +164,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Self:
+        if self.db_password_file is not None:
+            if "db_password" in self.model_fields_set:
+                raise ValueError("DB_PASSWORD_FILE and DB_PASSWORD are both set: set only one")
+            try:
+                self._file_password = SecretStr(_read_password_file(self.db_password_file))
+            except ValueError as exc:
+                raise ValueError(f"DB_PASSWORD_FILE: {exc}") from None
         if self.db_pool_min > self.db_pool_max:
             raise ValueError(
                 f"DB_POOL_MIN ({self.db_pool_min}) must not exceed DB_POOL_MAX ({self.db_pool_max})"
@@ -209,19 +226,41 @@ class Settings(BaseSettings):
         return self.maintenance_bypass_secret.get_secret_value() or None
 
     @property
+    def password(self) -> SecretStr:
+        """The database password: ``DB_PASSWORD_FILE``'s content when that is set, else ``DB_PASSWORD``."""
+        return self._file_password if self._file_password is not None else self.db_password
+
+    @property
     def database_params(self) -> dict[str, Any]:
         """Keyword arguments for ``asyncpg.connect`` (and the pool): where and as whom to connect."""
         return {
             "host": self.db_host,
             "port": self.db_port,
             "user": self.db_user,
-            "password": self.db_password.get_secret_value() or None,
+            "password": self.password.get_secret_value() or None,
             "database": self.db_name,
         }
 
     @property
     def readonly_pool_max(self) -> int:
         return self.db_pool_max if self.db_pool_readonly_max is None else self.db_pool_readonly_max
+
+
+def _read_password_file(path: Path) -> str:
+    """The password in ``path`` without trailing newlines (as ``$(< file)`` in the postgres image reads it).
+
+    The error names the file and the reason, never the content; an empty file is refused, since a mounted
+    Secret without the key's value is a deployment mistake, not a wish for no password.
+    """
+    try:
+        content = path.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or bytes that are not UTF-8
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ValueError(f"{str(path)!r} cannot be read ({reason})") from None
+    password = content.rstrip("\r\n")
+    if not password:
+        raise ValueError(f"{str(path)!r} is empty")
+    return password
 
 
 class _MappingSettings(Settings):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -150,3 +151,32 @@ def test_refused_credentials_or_a_missing_database_fail_start_up(
     assert named in log
     assert "Traceback" not in log
     assert "wrong-password" not in log
+
+
+def test_the_password_can_come_from_a_mounted_file(
+    start_process, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """What the chart does: DB_PASSWORD_FILE names a Secret file, DB_PASSWORD is not in the environment."""
+    secret = tmp_path / "password"
+    secret.write_text(postgres.password + "\n")
+    service = start_process(DB_PASSWORD="", DB_PASSWORD_FILE=str(secret))
+    service.wait_ready("/readyz", timeout=60)
+    assert httpx.get(f"{service.url}/users", timeout=5).status_code == 200
+    assert postgres.password not in service.log()
+
+
+@pytest.mark.parametrize("case", ["missing", "both"])
+def test_an_unusable_password_file_fails_start_up_in_one_line(
+    start_process, postgres: PostgresServer, tmp_path: Path, case: str
+) -> None:
+    secret = tmp_path / "password"
+    if case == "both":
+        secret.write_text(postgres.password)
+        service = start_process(DB_PASSWORD_FILE=str(secret))  # DB_PASSWORD is set by service_env
+    else:
+        service = start_process(DB_PASSWORD="", DB_PASSWORD_FILE=str(secret))
+    assert service.wait(30) == 2
+    lines = service.log().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("users-service: invalid configuration: DB_PASSWORD_FILE")
+    assert postgres.password not in lines[0]
