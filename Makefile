@@ -62,6 +62,10 @@ node-down: ## Stop the node, its control plane and etcd; the host is left as it 
 crds: ## Copy the CRD from k8s/base/crd/ into the operator chart
 	scripts/crd-sync.sh
 
+.PHONY: chart-scan
+chart-scan: ## Render every chart scenario and scan it with the pinned checkov (offline); fails on any finding
+	scripts/chart-scan.sh
+
 .PHONY: bench
 bench: ## Run the benchmarks (print figures; never pass/fail on speed)
 	for b in bench/*.py; do echo "== $$b"; uv run python $$b || exit 1; done

@@ -13,5 +13,6 @@ echo "== ruff"; uv run --frozen ruff check . && uv run --frozen ruff format --ch
 echo "== mypy (strict)"; uv run --frozen mypy
 echo "== layering (import-linter)"; uv run --frozen lint-imports
 if [ -x scripts/crd-sync.sh ]; then echo "== CRD copies"; scripts/crd-sync.sh --check; fi
+echo "== chart scan (checkov)"; scripts/chart-scan.sh
 echo "== pytest"
 uv run --frozen pytest "$@"

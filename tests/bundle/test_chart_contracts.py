@@ -26,6 +26,17 @@ def _container_env(objects: list[dict[str, Any]], deployment: str) -> dict[str, 
     return env
 
 
+def _mounted_secret(pod: dict[str, Any], container: dict[str, Any], path: str) -> tuple[str, str]:
+    """(Secret name, key) of the Secret volume item that the container sees at ``path``."""
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for mount in container["volumeMounts"]:
+        secret = volumes[mount["name"]].get("secret")
+        for item in (secret or {}).get("items", []):
+            if f"{mount['mountPath']}/{item['path']}" == path:
+                return secret["secretName"], item["key"]
+    raise AssertionError(f"no Secret is mounted at {path}")
+
+
 def test_service_and_operator_read_every_variable_the_charts_set(app_scenario: Scenario, helm: Helm) -> None:
     scenario = app_scenario
     objects = documents(helm.template(scenario, "contracts"))
@@ -73,12 +84,11 @@ def test_umbrella_wires_the_service_key_to_the_operators_key(helm: Helm, prefix:
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"]["drop"] == ["ALL"]
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
-    secret_refs = {
-        e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
-        for e in container["env"]
-        if "secretKeyRef" in e.get("valueFrom", {})
-    }
-    assert secret_refs["DB_PASSWORD"] == "shop-postgres"
+    assert "DB_PASSWORD" not in service, "the password comes as a file (DB_PASSWORD_FILE), never a variable"
+    assert _mounted_secret(pod["spec"], container, service["DB_PASSWORD_FILE"]) == (
+        "shop-postgres",
+        "password",
+    )
     (postgres_secret,) = [
         o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == "shop-postgres"
     ]

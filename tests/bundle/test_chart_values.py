@@ -32,6 +32,13 @@ BAD_VALUES = [
     ("users-service", "replicaCount=-2", "minimum"),
     ("etcd", "replicaCount=-1", "value must be one of"),
     (STACK, "users-service.replicaCount=-1", "minimum"),
+    # network policies: a switch is a boolean, peers are closed objects, ports are numbers
+    *[(chart, "networkPolicy.enabled=maybe", "got string, want boolean") for chart in sorted(SUBCHARTS)],
+    ("users-service", "networkPolicy.database.to[0].podSelecter.a=b", "additional properties 'podSelecter'"),
+    ("postgres", "networkPolicy.ingressFrom=anyone", "got string, want array"),
+    ("kubemaint-operator", "networkPolicy.apiServer.ports[0]=https", "got string, want integer"),
+    (STACK, "etcd.networkPolicy.dnsTo[0].ipBlock.cidrs=10.0.0.0/8", "additional properties 'cidrs'"),
+    ("etcd", "helmTest.resources.request.cpu=1", "additional properties 'request' not allowed"),
     # the umbrella refuses a readiness gate without the operator (pods would never be Ready)
     (STACK, "kubemaint-operator.enabled=false", "value must be false"),
 ]

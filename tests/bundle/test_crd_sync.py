@@ -73,9 +73,29 @@ def test_chart_renders_the_synced_crds_with_a_keep_policy(helm: Helm) -> None:
 
 def test_chart_grants_exactly_the_rules_of_k8s_base_rbac(helm: Helm) -> None:
     rendered = documents(helm.run("template", "k", CHARTS / "kubemaint-operator").stdout)
-    (role,) = [o for o in rendered if o["kind"] == "ClusterRole"]
+    (role,) = [
+        o for o in rendered if o["kind"] == "ClusterRole" and o["metadata"]["name"] == "k-kubemaint-operator"
+    ]
     (source,) = [
         o for o in documents((ROOT / "k8s" / "base" / "rbac" / "cluster_role.yaml").read_text())
         if o["kind"] == "ClusterRole"
     ]  # fmt: skip
     assert role["rules"] == source["rules"]
+
+
+def test_chart_aggregates_the_maintenance_roles_of_k8s_base_rbac(helm: Helm) -> None:
+    """The editor and viewer roles for people: the chart's equal k8s/base/rbac/'s, rules and aggregation."""
+    rendered = documents(helm.run("template", "k", CHARTS / "kubemaint-operator").stdout)
+    roles = {o["metadata"]["name"]: o for o in rendered if o["kind"] == "ClusterRole"}
+    for kind, aggregate_to in (("editor", {"admin", "edit"}), ("viewer", {"view"})):
+        (source,) = documents((ROOT / "k8s" / "base" / "rbac" / f"maintenance_{kind}_role.yaml").read_text())
+        role = roles[f"k-kubemaint-operator-maintenance-{kind}"]
+        assert role["rules"] == source["rules"]
+        for labels in (role["metadata"]["labels"], source["metadata"]["labels"]):
+            aggregated = {k.rpartition("aggregate-to-")[2] for k, v in labels.items() if "aggregate-to-" in k}
+            assert aggregated == aggregate_to
+            assert all(v == "true" for k, v in labels.items() if "aggregate-to-" in k)
+    off = documents(helm.run(
+        "template", "k", CHARTS / "kubemaint-operator", "--set", "rbac.aggregateToDefaultRoles=false"
+    ).stdout)  # fmt: skip
+    assert [o["metadata"]["name"] for o in off if o["kind"] == "ClusterRole"] == ["k-kubemaint-operator"]

@@ -64,13 +64,15 @@ def service_url(
         o for o in rendered if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("users-service")
     ]
     port = free_port()
+    password_file = tmp_path / "password"
+    password_file.write_text(postgres.password)
     env = {
         **os.environ,
         **config["data"],
         "DB_HOST": postgres.host,
         "DB_PORT": str(postgres.port),
         "DB_USER": postgres.user,
-        "DB_PASSWORD": postgres.password,
+        "DB_PASSWORD_FILE": str(password_file),  # the chart's way: a file, never the variable
         "DB_NAME": fresh_database,
         "ETCD_ENDPOINTS": own_etcd.endpoint,
         "HOST": "127.0.0.1",

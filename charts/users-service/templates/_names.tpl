@@ -35,3 +35,8 @@
 {{- define "users-service.bypassSecret" -}}
 {{- default (printf "%s-bypass" (include "users-service.fullname" .)) .Values.maintenance.bypass.existingSecret }}
 {{- end }}
+
+{{/* Where the database password file is mounted (DB_PASSWORD_FILE). */}}
+{{- define "users-service.passwordFile" -}}
+/etc/kubemaint/db/password
+{{- end }}

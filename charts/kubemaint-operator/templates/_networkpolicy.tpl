@@ -1,0 +1,29 @@
+{{/* Pieces of the NetworkPolicies (networkpolicy.yaml). */}}
+
+{{/* The TCP ports of the default etcd endpoints as a JSON list (the operator refuses an endpoint without a
+port, so the chart does too). */}}
+{{- define "kubemaint-operator.etcdPorts" -}}
+{{- $ports := list }}
+{{- range $endpoint := splitList "," (tpl .Values.etcd.endpoints .) }}
+{{- $endpoint = trimSuffix "/" (trim $endpoint) }}
+{{- if $endpoint }}
+{{- $port := regexFind ":[0-9]+$" $endpoint | trimPrefix ":" }}
+{{- if not $port }}
+{{- fail (printf "etcd.endpoints: %q has no port" $endpoint) }}
+{{- end }}
+{{- $ports = append $ports (int $port) }}
+{{- end }}
+{{- end }}
+{{- toJson (uniq $ports) }}
+{{- end }}
+
+{{/* The egress rule for DNS lookups (networkPolicy.dnsTo), shared by the operator's and the test's policy. */}}
+{{- define "kubemaint-operator.dnsEgress" -}}
+- ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+  {{- with .Values.networkPolicy.dnsTo }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
