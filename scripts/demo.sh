@@ -114,4 +114,5 @@ cat <<EOT
   curl -s $base/stats
   logs: .run/demo/operator.log .run/demo/users-service.log
   stop: make demo-down
+  helm on this cluster: the CRDs above were applied with kubectl, so install with --take-ownership
 EOT

@@ -78,19 +78,10 @@ def documents(manifest: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(manifest) if doc]
 
 
-def adopt_crds(cluster: ControlPlane, release: str, namespace: str) -> None:
-    """Let `release` own the CRDs if they already exist (applied with kubectl, or kept from an uninstalled
-    release): Helm refuses to take over objects without its ownership metadata. This is the adoption step
-    the operator chart's README documents for clusters that got the CRDs from k8s/base/crd/."""
-    for name in ("maintenances.kubemaint.io", "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
-        if not cluster.kubectl("get", "crd", name, "--ignore-not-found", "-o", "name").strip():
-            continue
-        cluster.kubectl("label", "--overwrite", "crd", name, "app.kubernetes.io/managed-by=Helm")
-        cluster.kubectl(
-            "annotate", "--overwrite", "crd", name,
-            f"meta.helm.sh/release-name={release}", f"meta.helm.sh/release-namespace={namespace}",
-        )  # fmt: skip
-
-
 def helm_kube_args(cluster: ControlPlane, namespace: str) -> list[str]:
     return ["--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace]
+
+
+TAKE_OWNERSHIP = "--take-ownership"
+"""For ``helm install``: the session's CRDs were applied with kubectl first, as ``make demo`` does (and an
+uninstalled release keeps its CRDs), so the release takes them over, as the operator chart's README says."""

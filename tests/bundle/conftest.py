@@ -70,8 +70,9 @@ SERVICEMONITOR_CRD = {
 
 @pytest.fixture(scope="session")
 def bundle_cluster(control_plane: ControlPlane) -> ControlPlane:
-    """The session's control plane with the shipped CRDs (k8s/base/crd/) applied and established."""
-    control_plane.kubectl("apply", "-f", str(ROOT / "k8s" / "base" / "crd"))
+    """The session's control plane with the shipped CRDs (k8s/base/crd/) applied and established, the way
+    ``make demo`` applies them (server-side, by kubectl): the installs take them over (TAKE_OWNERSHIP)."""
+    control_plane.kubectl("apply", "--server-side", "-f", str(ROOT / "k8s" / "base" / "crd"))
     control_plane.kubectl("apply", "-f", "-", input=json.dumps(SERVICEMONITOR_CRD))
     control_plane.kubectl(
         "wait", "--for=condition=Established", "--timeout=60s",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import yaml
-from bundlekit import CHART_NAMES, CHARTS, Helm, adopt_crds, helm_kube_args
+from bundlekit import CHART_NAMES, CHARTS, TAKE_OWNERSHIP, Helm, helm_kube_args
 
 if TYPE_CHECKING:
     from kubemaint_devstack.controlplane import ControlPlane
@@ -18,11 +18,11 @@ def test_notes_print_port_forward_curl_and_a_maintenance(
     chart: str, helm: Helm, bundle_cluster: ControlPlane, namespace: str
 ) -> None:
     # A client-side dry run renders NOTES.txt and creates nothing; helm still asks the server for its version
-    # and for objects it would take over (the CRDs), so let this release own them first.
-    adopt_crds(bundle_cluster, "notes", namespace)
+    # and for objects it would take over (the CRDs applied with kubectl), so it takes ownership of them.
     out = helm.run(
-        "install", "notes", CHARTS / chart, "--dry-run=client", *helm_kube_args(bundle_cluster, namespace)
-    )
+        "install", "notes", CHARTS / chart, "--dry-run=client", TAKE_OWNERSHIP,
+        *helm_kube_args(bundle_cluster, namespace),
+    )  # fmt: skip
     notes = out.stdout.split("\nNOTES:\n", 1)[1]
     assert f"kubectl --namespace {namespace} port-forward svc/" in notes, notes
     assert "curl -s" in notes, notes

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from bundlekit import CHARTS, STACK, Helm, adopt_crds, documents, helm_kube_args
+from bundlekit import CHARTS, STACK, TAKE_OWNERSHIP, Helm, documents, helm_kube_args
 
 if TYPE_CHECKING:
     from kubemaint_devstack.controlplane import ControlPlane
@@ -107,8 +107,7 @@ def stack(helm: Helm, bundle_cluster: ControlPlane, namespace: str) -> Iterator[
     release = f"gate{secrets.token_hex(3)}"
     prefix = f"/maintenance/bundle-{secrets.token_hex(4)}"
     kube = helm_kube_args(bundle_cluster, namespace)
-    adopt_crds(bundle_cluster, release, namespace)
-    helm.run("install", release, CHARTS / STACK, *kube,
+    helm.run("install", release, CHARTS / STACK, *kube, TAKE_OWNERSHIP,
              "--set", f"kubemaint-operator.maintenancePrefix={prefix}",
              "--set", f"users-service.maintenance.prefix={prefix}")  # fmt: skip
     yield release, prefix

@@ -9,7 +9,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
-from bundlekit import CHARTS, STACK, Helm, adopt_crds, documents, helm_kube_args
+from bundlekit import CHARTS, STACK, TAKE_OWNERSHIP, Helm, documents, helm_kube_args
 
 if TYPE_CHECKING:
     from kubemaint_devstack.controlplane import ControlPlane
@@ -45,9 +45,7 @@ def _get(cluster: ControlPlane, ref: str, namespace: str) -> dict[str, Any]:
 def test_install_upgrade_uninstall(helm: Helm, bundle_cluster: ControlPlane, namespace: str) -> None:
     release = f"km{secrets.token_hex(3)}"
     kube = helm_kube_args(bundle_cluster, namespace)
-    adopt_crds(bundle_cluster, release, namespace)
-
-    helm.run("install", release, CHARTS / STACK, *kube)
+    helm.run("install", release, CHARTS / STACK, *kube, TAKE_OWNERSHIP)
     objects = documents(helm.run("get", "manifest", release, *kube).stdout)
     hooks = [o for o in documents(helm.run("get", "hooks", release, *kube).stdout)
              if "test" not in o["metadata"]["annotations"]["helm.sh/hook"]]  # fmt: skip
