@@ -67,9 +67,10 @@ k8s_components() {
 build_k8s() { k8s_components kube-apiserver kube-controller-manager kubectl; }
 
 # The node: kubelet, kube-proxy and kube-scheduler from the same wrapper module, containerd (with its runc
-# shim and ctr) from its own. runc and the CNI plugins come from Debian (scripts/bootstrap.sh node).
+# shim and ctr) and CoreDNS from their own. runc and the CNI plugins come from Debian (bootstrap.sh node).
 build_node() {
   k8s_components kube-scheduler kubelet kube-proxy
+  build_coredns
   local v c
   v=$(awk '$1 == "github.com/containerd/containerd/v2" {print $2; exit}' "$root/tools/containerd/go.mod")
   for c in containerd containerd-shim-runc-v2 ctr; do

@@ -170,3 +170,22 @@ def test_cluster_ips_lead_to_pods_and_to_the_api_server(node_cluster: NodeCluste
     assert "Client sent an HTTP request to an HTTPS server" in answered, (
         "the API server, via kubernetes.default"
     )
+
+
+def test_cluster_dns_answers_service_names_from_a_pod(node_cluster: NodeCluster, namespace: str) -> None:
+    cp = node_cluster.control_plane
+    service = {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "named", "namespace": namespace},
+        "spec": {"selector": {"app": "nobody"}, "ports": [{"port": 80}]},
+    }  # fmt: skip
+    cp.kubectl("apply", "-f", "-", input=json.dumps(service))
+    cluster_ip = cp.kubectl("get", "svc", "named", "-n", namespace, "-o", "jsonpath={.spec.clusterIP}")
+    cp.kubectl("apply", "-f", "-", input=json.dumps(restricted_pod("asker", namespace, "sleep 300")))
+    cp.kubectl("wait", "--for=condition=Ready", "pod/asker", "-n", namespace, "--timeout=60s")
+    # The pod's resolv.conf (from the kubelet) searches its namespace: the short name resolves too.
+    # busybox's nslookup applies the search domains to names without a dot only, asks every one of them,
+    # and exits 1 when one has no such name: hence a short name, full names and no exit status.
+    for name in ("named", f"named.{namespace}.svc.cluster.local", "kubernetes.default.svc.cluster.local"):
+        answer = cp.kubectl("exec", "asker", "-n", namespace, "--", "sh", "-c", f"nslookup {name}; true")
+        expected = "10.96.0.1" if name.startswith("kubernetes.") else cluster_ip
+        assert expected in answer, f"{name}: {answer}"

@@ -174,6 +174,8 @@ class Node:
             kubelet.wait_until(self._ready, self.start_timeout, f"node {NODE_NAME} Ready")
             proxy = self._spawn("kube-proxy", [*enter, *self._kube_proxy_argv()])
             proxy.wait_until(self._services_routed, self.start_timeout, "routing kubernetes.default")
+            dns = self._spawn("coredns", [*enter, *self._coredns_argv()])
+            dns.wait_until(self._dns_ready, self.start_timeout, "serving cluster.local")
         except BaseException:
             self.stop()
             raise
@@ -190,7 +192,7 @@ class Node:
             )
         if os.geteuid() != 0:
             raise NodeError("the node needs root (namespaces, cgroups, mounts)")
-        for tool in ("kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr"):
+        for tool in ("kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "coredns"):
             find_tool(tool, prefer_cache=True)
 
     def _make_cgroup(self) -> None:
@@ -383,6 +385,60 @@ state = "{root / "state"}"
             "iptables": {"localhostNodePorts": False},
         }, indent=2))  # fmt: skip
         return [str(find_tool("kube-proxy", prefer_cache=True)), f"--config={config}"]
+
+    def _coredns_argv(self) -> list[str]:
+        """CoreDNS for ``cluster.local`` only, on the node's address (the kubelet's ``clusterDNS``); there is
+        no upstream to forward other names to, so every other name does not exist (NXDOMAIN, which lets
+        resolvers go on to the next search domain, where REFUSED would stop some)."""
+        pki = self.control_plane.pki
+        kubeconfig = write_kubeconfig(
+            self.base_dir / "coredns.kubeconfig", server=f"https://{NODE_IP}:{self.control_plane.port}",
+            ca_file=pki.ca_file, user="kubemaint:coredns", client_cert=pki.crt("coredns"),
+            client_key=pki.key("coredns"),
+        )  # fmt: skip
+        rules = [
+            {"apiGroups": [""], "resources": ["services", "namespaces", "pods"], "verbs": ["list", "watch"]},
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+        ]
+        role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "kubemaint:coredns"}, "rules": rules}  # fmt: skip
+        binding = {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "kubemaint:coredns"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "kubemaint:coredns"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                          "name": "kubemaint:coredns"}],
+        }  # fmt: skip
+        self.control_plane.kubectl(
+            "apply",
+            "-f",
+            "-",
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]}),
+        )
+        corefile = self.base_dir / "Corefile"
+        corefile.write_text(f"""{CLUSTER_DOMAIN}:53 in-addr.arpa:53 {{
+    bind {NODE_IP}
+    errors
+    ready {NODE_IP}:8181
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa {{
+        kubeconfig {kubeconfig}
+        pods insecure
+    }}
+    cache 5
+}}
+.:53 {{
+    bind {NODE_IP}
+    template ANY ANY {{
+        rcode NXDOMAIN
+    }}
+}}
+""")
+        return [str(find_tool("coredns", prefer_cache=True)), "-conf", str(corefile)]
+
+    def _dns_ready(self) -> bool:
+        answer = self.in_node("curl", "-fsS", "-m", "2", f"http://{NODE_IP}:8181/ready")
+        return answer.returncode == 0
 
     def _services_routed(self) -> bool:
         """kube-proxy has written the rules for the ``kubernetes`` Service (its ClusterIP answers)."""

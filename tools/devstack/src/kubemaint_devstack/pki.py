@@ -158,19 +158,17 @@ def ensure_pki(directory: Path) -> Pki:
     - ``kubelet-client``: the API server's client certificate towards kubelets (O=system:masters);
     - ``node``: the local node's kubelet, CN=system:node:<name>, O=system:nodes (the Node authorizer);
     - ``kube-proxy``: client CN=system:kube-proxy;
+    - ``coredns``: client CN=kubemaint:coredns (the node's DNS; RBAC from the node harness);
     - ``service-account.key``/``.pub``: the token signing pair.
     """
     pki = Pki(directory)
     if pki.sa_pub.is_file():
+        _complete(pki)  # a folder made before a certificate was added to the set gets the new ones
         return pki
     ca = _new_ca(pki, "kubemaint-dev-ca")
     _issue(pki, "apiserver", ca, "kube-apiserver", server=True)
-    _issue(pki, "admin", ca, "kubemaint-admin", orgs=["system:masters"])
-    _issue(pki, "controller-manager", ca, "system:kube-controller-manager")
-    _issue(pki, "scheduler", ca, "system:kube-scheduler")
-    _issue(pki, "kubelet-client", ca, "kube-apiserver-kubelet-client", orgs=["system:masters"])
-    _issue(pki, "node", ca, f"system:node:{NODE_NAME}", orgs=["system:nodes"])
-    _issue(pki, "kube-proxy", ca, "system:kube-proxy")
+    for name, (cn, orgs) in _CLIENTS.items():
+        _issue(pki, name, ca, cn, orgs=orgs)
     sa = ec.generate_private_key(ec.SECP256R1())
     _write(pki.sa_key, _key_pem(sa), 0o600)
     pub = sa.public_key().public_bytes(
@@ -178,6 +176,31 @@ def ensure_pki(directory: Path) -> Pki:
     )
     _write(pki.sa_pub, pub, 0o644)  # written last: its presence means the set is complete
     return pki
+
+
+_CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "admin": ("kubemaint-admin", ("system:masters",)),
+    "controller-manager": ("system:kube-controller-manager", ()),
+    "scheduler": ("system:kube-scheduler", ()),
+    "kubelet-client": ("kube-apiserver-kubelet-client", ("system:masters",)),
+    "node": (f"system:node:{NODE_NAME}", ("system:nodes",)),
+    "kube-proxy": ("system:kube-proxy", ()),
+    "coredns": ("kubemaint:coredns", ()),
+}
+"""The client certificates: file name -> (CN, O)."""
+
+
+def _complete(pki: Pki) -> None:
+    missing = [name for name in _CLIENTS if not pki.key(name).is_file()]
+    if not missing:
+        return
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_file.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.key("ca").read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{pki.key('ca')}: not the EC key this module writes")
+    for name in missing:
+        cn, orgs = _CLIENTS[name]
+        _issue(pki, name, (ca_cert, ca_key), cn, orgs=orgs)
 
 
 def ensure_etcd_pki(directory: Path) -> Pki:
