@@ -88,12 +88,10 @@ class KubeClient:
             raise
         return True
 
-    async def patch_maintenance_status(
-        self, namespace: str, name: str, status: Mapping[str, Any]
-    ) -> str | None:
-        """Merge patch of ``maintenances/status``: the new ``resourceVersion`` (None: the object is gone)."""
+    async def patch_maintenance_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
+        """Merge patch of ``maintenances/status``; False when the object is gone."""
         try:
-            patched = await self._custom.patch_namespaced_custom_object_status(
+            await self._custom.patch_namespaced_custom_object_status(
                 GROUP,
                 VERSION,
                 namespace,
@@ -107,10 +105,9 @@ class KubeClient:
             )
         except ApiException as exc:
             if exc.status == 404:
-                return None
+                return False
             raise
-        metadata = patched.get("metadata") if isinstance(patched, Mapping) else None
-        return str((metadata or {}).get("resourceVersion") or "")
+        return True
 
     async def post_event(self, ref: ObjectRef, note: EventNote, now: datetime) -> None:
         """A core/v1 Event on the Maintenance object; a failure is logged, never raised."""

@@ -2,57 +2,59 @@
 
 After the operator patches ``status``, kopf's ``body`` shows the old status until the watch delivers the new
 version, and a timer or handler running in between must not act on it. So the operator remembers what it
-wrote, and with it the ``resourceVersion`` values that are *not newer* than that: the version its patch
-was based on and each version its own patches produced. A body at one of those versions is at most as new
-as the remembered status, which then wins. A body at any other version was written by someone else after
-that: another replica that led while this one was paused (a leader hand-over), a user, kopf itself. The
-body then wins and the memory is dropped, so a replica that regains leadership never works from the
-status it wrote before it lost it.
-
-``resourceVersion`` values are compared for equality only, as the API conventions require: they are opaque.
+wrote, and which statuses it knows: the one each patch was based on and each one it wrote. A body whose
+status is one of those is at most as new as the memory, which then wins, whatever its ``resourceVersion``
+(kopf's own annotation patches make versions that carry one of our statuses, older or newer: versions are
+opaque, and cannot say which). A body with a status this replica never saw was written by someone else
+after it: another replica that led while this one was paused (a leader hand-over), or a person. The body
+then wins and the memory is dropped, so a replica that leads again never works from the status it wrote
+before it paused.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["PublishedStatuses"]
 
-_KEPT_VERSIONS = 16
-"""Versions remembered per object: more than the patches one object gets between two watch events."""
+_KEPT = 16
+"""Statuses remembered per object: more than one object gets between two watch events."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
     status: dict[str, Any]
-    versions: tuple[str, ...]
+    known: tuple[str, ...]
 
 
 class PublishedStatuses:
-    """Per object uid: the last status this replica published, valid while the body has not moved on."""
+    """Per object uid: the last status this replica published, valid while nobody else wrote one."""
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
 
     def published(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """The status in force for ``body``: the remembered one while ``body`` is not newer, else its own."""
-        uid, version = _identity(body)
+        """The status in force for ``body``: the remembered one unless someone else wrote since."""
+        uid = _uid(body)
         entry = self._entries.get(uid)
-        if entry is not None and version in entry.versions:
+        if entry is not None and _fingerprint(body.get("status")) in entry.known:
             return entry.status
         self._entries.pop(uid, None)
         return dict(body.get("status") or {})
 
-    def remember(self, body: Mapping[str, Any], status: dict[str, Any], written: str | None = None) -> None:
-        """``status`` is in force for ``body``; ``written`` is the version a patch of it produced."""
-        uid, version = _identity(body)
+    def remember(self, body: Mapping[str, Any], status: dict[str, Any]) -> None:
+        """``status`` is in force for ``body`` (written by a patch, or found unchanged)."""
+        uid = _uid(body)
+        base = _fingerprint(body.get("status"))
         entry = self._entries.get(uid)
-        versions = entry.versions if entry is not None and version in entry.versions else (version,)
-        if written is not None and written not in versions:
-            versions = (*versions, written)
-        self._entries[uid] = _Entry(status=status, versions=versions[-_KEPT_VERSIONS:])
+        known = entry.known if entry is not None and base in entry.known else (base,)
+        mine = _fingerprint(status)
+        if mine not in known:
+            known = (*known, mine)
+        self._entries[uid] = _Entry(status=status, known=known[-_KEPT:])
 
     def forget(self, uid: str) -> None:
         self._entries.pop(uid, None)
@@ -61,6 +63,11 @@ class PublishedStatuses:
         return uid in self._entries
 
 
-def _identity(body: Mapping[str, Any]) -> tuple[str, str]:
-    metadata = body.get("metadata") or {}
-    return str(metadata.get("uid") or ""), str(metadata.get("resourceVersion") or "")
+def _uid(body: Mapping[str, Any]) -> str:
+    return str((body.get("metadata") or {}).get("uid") or "")
+
+
+def _fingerprint(status: object) -> str:
+    """A status as the API server keeps it after a merge patch: fields set to null are absent."""
+    fields = {k: v for k, v in dict(status or {}).items() if v is not None}  # type: ignore[call-overload]
+    return json.dumps(fields, sort_keys=True, default=str)

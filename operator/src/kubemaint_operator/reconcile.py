@@ -225,10 +225,9 @@ async def _publish(
     if not changes:
         runtime.statuses.remember(body, status)
         return status
-    written = await runtime.kube.patch_maintenance_status(obj.namespace, obj.name, changes)
-    if written is None:  # the object is gone
-        return status
-    runtime.statuses.remember(body, status, written)
+    if not await runtime.kube.patch_maintenance_status(obj.namespace, obj.name, changes):
+        return status  # the object is gone
+    runtime.statuses.remember(body, status)
     ref = ObjectRef(namespace=obj.namespace, name=obj.name, uid=obj.uid)
     for note in transition_events(previous, status):
         await runtime.kube.post_event(ref, note, now)
