@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .tools import cache_dir, repo_root
 
-__all__ = ["BUSYBOX", "PAUSE", "Image", "busybox_archive", "pause_archive", "write_oci_archive"]
+__all__ = ["BUSYBOX", "FORMAT", "PAUSE", "Image", "busybox_archive", "pause_archive", "write_oci_archive"]
 
 PAUSE = "localhost/kubemaint/pause:dev"
 BUSYBOX = "localhost/kubemaint/busybox:dev"
@@ -58,7 +58,7 @@ class Image:
 
 def write_oci_archive(root: Path, image: Image, out: Path) -> Path:
     """Write ``root`` as the single layer of ``image`` into the OCI archive ``out`` (reproducible: no
-    timestamps, owners as root), for ``ctr images import``."""
+    timestamps; numeric owners as in the folder), for ``ctr images import`` or ``buildah pull``."""
     layer, diff_id = _layer(root)
     config = {
         "architecture": "amd64",
@@ -70,6 +70,9 @@ def write_oci_archive(root: Path, image: Image, out: Path) -> Path:
             "WorkingDir": image.workdir,
         },
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        # One entry per layer: buildah checks that history and layers agree before it builds on an image.
+        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "kubemaint_devstack.images"}],
+        "created": "1970-01-01T00:00:00Z",
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(".partial")
@@ -129,13 +132,13 @@ def busybox_archive() -> Path:
         return write_oci_archive(root, image, out)
 
 
-_FORMAT = b"1"
+FORMAT = b"2"
 """Bump when the way archives are made changes, so cached ones are remade."""
 
 
 def _cached(name: str, content: bytes, image: Image) -> Path:
     """Where the archive of ``image`` made of ``content`` is kept: named by the hash of every input."""
-    digest = hashlib.sha256(_FORMAT + content + repr(image).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(FORMAT + content + repr(image).encode()).hexdigest()[:16]
     return cache_dir() / "images" / f"{name}-{digest}.oci.tar"
 
 
@@ -145,8 +148,7 @@ def _layer(root: Path) -> tuple[bytes, str]:
         for path in sorted(root.rglob("*")):
             info = tar.gettarinfo(str(path), arcname=str(path.relative_to(root)))
             info.mtime = 0
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
+            info.uname = info.gname = ""  # numeric owners only, as they are in the folder
             if info.isreg():
                 with path.open("rb") as handle:
                     tar.addfile(info, handle)

@@ -168,8 +168,7 @@ class Node:
             containerd = self._spawn("containerd", [*enter, find_tool("containerd", prefer_cache=True),
                                                     "--config", self._containerd_config()])  # fmt: skip
             containerd.wait_until(self.containerd_socket.exists, 30, "serving its socket")
-            for archive in archives:
-                self.ctr("images", "import", str(archive))
+            self.import_images(archives)
             kubelet = self._spawn("kubelet", [*enter, *self._kubelet_argv()])
             kubelet.wait_until(self._ready, self.start_timeout, f"node {NODE_NAME} Ready")
             proxy = self._spawn("kube-proxy", [*enter, *self._kube_proxy_argv()])
@@ -467,6 +466,11 @@ state = "{root / "state"}"
         if result.returncode != 0:
             raise StartError(f"ctr {' '.join(args)}: {result.stderr.strip()}")
         return result.stdout
+
+    def import_images(self, archives: Sequence[Path]) -> None:
+        """Import OCI archives into the node's containerd (where the kubelet finds them, no registry)."""
+        for archive in archives:
+            self.ctr("images", "import", str(archive))
 
     def in_node(self, *argv: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         """Run a command inside the node's network namespace (as a pod's neighbour would)."""

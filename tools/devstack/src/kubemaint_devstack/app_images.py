@@ -1,0 +1,214 @@
+"""The project's own images (users service, operator) built for the local node, where no registry is
+reachable: the Dockerfiles unchanged, with buildah, from local base images.
+
+- **Python base**: ``debootstrap --variant=minbase`` of Debian bookworm with ``python3`` (3.11, as the
+  official ``python:3.11-slim-bookworm``), trimmed of documentation and locales. It carries this
+  machine's CA bundle (``SSL_CERT_FILE``): package downloads here pass TLS inspection, and uv in the build
+  stage must trust it. It is a local build base, never pushed anywhere.
+- **uv**: the ``uv`` binary from the uv wheel on PyPI, at the version the Dockerfiles name, as the only
+  file of an image (what ``ghcr.io/astral-sh/uv`` is).
+- **Build**: ``buildah bud --pull-never`` with ``PYTHON_IMAGE`` and ``UV_IMAGE`` pointing at those, chroot
+  isolation on the host's network (no CNI set-up, so no link on the host), buildah's storage and temp
+  folder under the tool cache, and a private mount namespace with a fresh ``/var/lib`` for its blob
+  cache, so nothing lands in ``/var/lib/containers`` or ``/var/tmp``.
+- **Hand-over**: ``buildah push`` to an OCI archive, which the node's containerd imports.
+
+Every output is cached by the hash of its inputs (the Dockerfile, the lock, the sources it copies), so a
+second run with nothing changed takes seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .images import FORMAT, Image, write_oci_archive
+from .tools import cache_dir, repo_root
+
+__all__ = ["APP_IMAGES", "ETCD", "AppImage", "build_app_images", "etcd_image", "python_base", "uv_image"]
+
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+PYTHON_BASE = "localhost/kubemaint/python:3.11-bookworm"
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+_TRIM = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/cache/apt",
+         "var/lib/apt/lists")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AppImage:
+    """An image built with buildah: its Dockerfile, build context and the paths its COPY lines read."""
+
+    name: str
+    dockerfile: str
+    inputs: tuple[str, ...]
+    context: str = "."
+
+    @property
+    def ref(self) -> str:
+        return f"localhost/kubemaint/{self.name}:dev"
+
+
+_COMMON = ("pyproject.toml", "uv.lock", "kubemaint", "tools/devstack/pyproject.toml")
+APP_IMAGES = (
+    AppImage("users-service", "service/Dockerfile", (*_COMMON, "service", "operator/pyproject.toml")),
+    AppImage("kubemaint-operator", "operator/Dockerfile", (*_COMMON, "operator", "service/pyproject.toml")),
+    # Test stand-ins for the dev stores' upstream images (charts/postgres, charts/etcd), never shipped.
+    AppImage(
+        "postgres", "tools/node/postgres/Containerfile", ("tools/node/postgres",), "tools/node/postgres"
+    ),
+)
+ETCD = "localhost/kubemaint/etcd:dev"
+
+
+def _images_dir() -> Path:
+    folder = cache_dir() / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _run(*argv: str | os.PathLike[str], env: dict[str, str] | None = None, timeout: float = 1800) -> None:
+    result = subprocess.run(
+        [os.fspath(a) for a in argv], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).splitlines()[-25:])
+        raise RuntimeError(f"{' '.join(os.fspath(a) for a in argv[:3])} ... failed:\n{tail}")
+
+
+def python_base() -> Path:
+    """The Python base as an OCI archive (debootstrap on first use, about a minute and a half)."""
+    stamp = hashlib.sha256(FORMAT + f"{SUITE} python3".encode() + CA_BUNDLE.read_bytes()).hexdigest()[:12]
+    out = _images_dir() / f"python-base-{stamp}.oci.tar"
+    if out.is_file():
+        return out
+    debootstrap = shutil.which("debootstrap")
+    if debootstrap is None:
+        raise RuntimeError("the Python base image needs debootstrap: scripts/bootstrap.sh node")
+    with tempfile.TemporaryDirectory(dir=_images_dir()) as tmp:
+        root = Path(tmp) / "root"
+        _run(debootstrap, "--variant=minbase", "--include=python3", SUITE, root, MIRROR)
+        for part in _TRIM:
+            shutil.rmtree(root / part, ignore_errors=True)
+        (root / CA_BUNDLE.relative_to("/")).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(CA_BUNDLE, root / CA_BUNDLE.relative_to("/"))
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+               "LANG": "C.UTF-8", "SSL_CERT_FILE": str(CA_BUNDLE)}  # fmt: skip
+        return write_oci_archive(root, Image(PYTHON_BASE, cmd=["python3"], env=env), out)
+
+
+def uv_image() -> tuple[str, Path]:
+    """The uv image the Dockerfiles name (``FROM ${UV_IMAGE}``), from the uv wheel on PyPI."""
+    version = _uv_version()
+    ref = f"localhost/kubemaint/uv:{version}"
+    out = _images_dir() / f"uv-{version}-{FORMAT.decode()}.oci.tar"
+    if out.is_file():
+        return ref, out
+    uv = shutil.which("uv") or shutil.which("uv", path=str(Path.home() / ".local" / "bin"))
+    if uv is None:
+        raise RuntimeError("the uv image is made with uv itself: scripts/bootstrap.sh installs it")
+    with tempfile.TemporaryDirectory(dir=_images_dir()) as tmp:
+        unpacked = Path(tmp) / "wheel"
+        # The uv wheel from PyPI for Linux x86_64: its bin/uv is the binary the uv image holds.
+        _run(uv, "pip", "install", "--quiet", "--no-deps", "--target", unpacked, f"uv=={version}",
+             "--python-platform", "x86_64-manylinux_2_17", "--python", sys.executable)  # fmt: skip
+        root = Path(tmp) / "root"
+        root.mkdir()
+        shutil.copy2(unpacked / "bin" / "uv", root / "uv")
+        (root / "uv").chmod(0o755)
+        return ref, write_oci_archive(root, Image(ref, cmd=["/uv"], env={}), out)
+
+
+def etcd_image() -> Path:
+    """A TEST STAND-IN for the etcd project's image (charts/etcd): the project's own etcd and etcdctl build
+    (static, from tools/etcd) at /usr/local/bin, no shell, as the distroless upstream image."""
+    binaries = [cache_dir() / "bin" / name for name in ("etcd", "etcdctl")]
+    digest = hashlib.sha256(FORMAT + b"".join(hashlib.sha256(b.read_bytes()).digest() for b in binaries))
+    out = _images_dir() / f"etcd-{digest.hexdigest()[:16]}.oci.tar"
+    if out.is_file():
+        return out
+    with tempfile.TemporaryDirectory(dir=_images_dir()) as tmp:
+        root = Path(tmp) / "root"
+        (root / "usr" / "local" / "bin").mkdir(parents=True)
+        (root / "tmp").mkdir(mode=0o1777)
+        (root / "tmp").chmod(0o1777)
+        for binary in binaries:
+            shutil.copy2(binary, root / "usr" / "local" / "bin" / binary.name)
+        image = Image(ETCD, cmd=["/usr/local/bin/etcd"], env={"PATH": "/usr/local/bin"})
+        return write_oci_archive(root, image, out)
+
+
+def _uv_version() -> str:
+    for line in (repo_root() / "service" / "Dockerfile").read_text().splitlines():
+        if line.startswith("ARG UV_IMAGE="):
+            return line.rsplit(":", 1)[1]
+    raise RuntimeError("service/Dockerfile names no UV_IMAGE")
+
+
+def _inputs_digest(image: AppImage, bases: str) -> str:
+    digest = hashlib.sha256(bases.encode())
+    root = repo_root()
+    for item in sorted({image.dockerfile, f"{image.dockerfile}.dockerignore", *image.inputs}):
+        path = root / item
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if "__pycache__" in file.parts or not file.exists():
+                continue
+            digest.update(str(file.relative_to(root)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _buildah(storage: Path, *args: str | os.PathLike[str], timeout: float = 1800) -> None:
+    tmp = storage / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(tmp), "BUILDAH_ISOLATION": "chroot"}
+    # A private mount namespace with a fresh /var/lib: buildah keeps a blob cache in
+    # /var/lib/containers/cache whatever --root says, and the host must not get one.
+    _run("unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+         'mount -t tmpfs -o mode=0755 tmpfs /var/lib && exec "$@"', "buildah",
+         "buildah", "--root", storage / "root", "--runroot", storage / "run", "--storage-driver", "vfs",
+         *args, env=env, timeout=timeout)  # fmt: skip
+
+
+def build_app_images(log: object = print) -> dict[str, Path]:
+    """Build the users service and operator images (when their inputs changed); ref -> OCI archive."""
+    if shutil.which("buildah") is None:
+        raise RuntimeError("the project's images need buildah: scripts/bootstrap.sh node")
+    say = log if callable(log) else print
+    base = python_base()
+    uv_ref, uv_archive = uv_image()
+    bases = f"{base.name} {uv_archive.name}"
+    built: dict[str, Path] = {}
+    storage = _images_dir() / "buildah"
+    pulled = False
+    for image in APP_IMAGES:
+        out = _images_dir() / f"{image.name}-{_inputs_digest(image, bases)}.oci.tar"
+        if not out.is_file():
+            if not pulled:  # local archives into buildah's own storage: no registry involved
+                _buildah(storage, "pull", "--quiet", f"oci-archive:{base}")
+                _buildah(storage, "pull", "--quiet", f"oci-archive:{uv_archive}")
+                pulled = True
+            say(f"building {image.ref} with buildah (from {image.dockerfile})")
+            _buildah(storage, "bud", "--pull-never", "--network", "host", "--layers",
+                     "--build-arg", f"PYTHON_IMAGE={PYTHON_BASE}", "--build-arg", f"UV_IMAGE={uv_ref}",
+                     "--build-arg", f"BASE_IMAGE={PYTHON_BASE}",
+                     "-f", repo_root() / image.dockerfile, "-t", image.ref,
+                     repo_root() / image.context)  # fmt: skip
+            partial = out.with_suffix(".partial")
+            partial.unlink(missing_ok=True)
+            _buildah(storage, "push", "--quiet", image.ref, f"oci-archive:{partial}:{image.ref}")
+            partial.replace(out)
+        built[image.ref] = out
+    built[ETCD] = etcd_image()
+    (_images_dir() / "app-images.json").write_text(
+        json.dumps({k: str(v) for k, v in built.items()}, indent=2)
+    )
+    return built
