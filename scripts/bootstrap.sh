@@ -25,11 +25,13 @@ if [ -z "$(pg_bin)" ] && ! command -v initdb >/dev/null 2>&1; then
 fi
 
 # The local node (build-tools target "node") runs containers with Debian's runc and CNI plugins, bridges
-# the API server with socat, and builds its pause and busybox images with gcc and busybox-static.
-node_packages=(runc containernetworking-plugins socat iptables busybox-static gcc libc6-dev)
+# the API server with socat, builds its pause and busybox images with gcc and busybox-static, and the
+# project's images with buildah from a debootstrap base.
+node_packages=(runc containernetworking-plugins socat iptables busybox-static gcc libc6-dev buildah debootstrap)
 node_missing() {
   [ -x /usr/sbin/runc ] && [ -x /usr/lib/cni/bridge ] && [ -x /bin/busybox ] \
-    && command -v socat >/dev/null && command -v iptables >/dev/null && command -v gcc >/dev/null && return 1
+    && command -v socat >/dev/null && command -v iptables >/dev/null && command -v gcc >/dev/null \
+    && command -v buildah >/dev/null && command -v debootstrap >/dev/null && return 1
   return 0
 }
 if [[ " $* " == *" node "* ]] && node_missing; then

@@ -56,7 +56,9 @@ __all__ = ["Node", "NodeError", "node_cgroup", "teardown"]
 
 RUNC = Path("/usr/sbin/runc")
 CNI_BIN = Path("/usr/lib/cni")
-DEBIAN_PACKAGES = "runc containernetworking-plugins socat iptables busybox-static gcc libc6-dev"
+DEBIAN_PACKAGES = (
+    "runc containernetworking-plugins socat iptables busybox-static gcc libc6-dev buildah debootstrap"
+)
 # What the kubelet wants these global settings to be (pkg/kubelet/cm: setupKernelTunables).
 KUBELET_SYSCTLS = {
     "vm/overcommit_memory": "1",
