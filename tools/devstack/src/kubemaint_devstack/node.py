@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from .controlplane import ControlPlane
-from .images import BUSYBOX, PAUSE, busybox_archive, pause_archive
+from .images import PAUSE, busybox_archive, pause_archive
 from .kubeconfig import write_kubeconfig
 from .nodenet import CLUSTER_DOMAIN, NODE_CIDR, NODE_IP, NODE_NAME, POD_CIDR
 from .process import ManagedProcess, StartError
@@ -317,13 +317,18 @@ state = "{root / "state"}"
 ''')
         return config
 
+    def _kubeconfig(self, component: str, user: str, certificate: str) -> Path:
+        """A kubeconfig for a component inside the node: the API server through the node's side of the
+        unix-socket bridge, with the client certificate ``certificate`` of the control plane's PKI."""
+        pki = self.control_plane.pki
+        return write_kubeconfig(
+            self.base_dir / f"{component}.kubeconfig", server=f"https://{NODE_IP}:{self.control_plane.port}",
+            ca_file=pki.ca_file, user=user, client_cert=pki.crt(certificate), client_key=pki.key(certificate),
+        )  # fmt: skip
+
     def _kubelet_argv(self) -> list[str]:
         pki = self.control_plane.pki
-        kubeconfig = write_kubeconfig(
-            self.base_dir / "kubelet.kubeconfig", server=f"https://{NODE_IP}:{self.control_plane.port}",
-            ca_file=pki.ca_file, user=f"system:node:{NODE_NAME}", client_cert=pki.crt("node"),
-            client_key=pki.key("node"),
-        )  # fmt: skip
+        kubeconfig = self._kubeconfig("kubelet", f"system:node:{NODE_NAME}", "node")
         resolv = self.base_dir / "resolv.conf"
         resolv.write_text("")  # no upstream: pods resolve cluster names only
         config = self.base_dir / "kubelet.yaml"
@@ -362,12 +367,7 @@ state = "{root / "state"}"
         ]
 
     def _kube_proxy_argv(self) -> list[str]:
-        pki = self.control_plane.pki
-        kubeconfig = write_kubeconfig(
-            self.base_dir / "kube-proxy.kubeconfig", server=f"https://{NODE_IP}:{self.control_plane.port}",
-            ca_file=pki.ca_file, user="system:kube-proxy", client_cert=pki.crt("kube-proxy"),
-            client_key=pki.key("kube-proxy"),
-        )  # fmt: skip
+        kubeconfig = self._kubeconfig("kube-proxy", "system:kube-proxy", "kube-proxy")
         config = self.base_dir / "kube-proxy.yaml"
         config.write_text(json.dumps({
             "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
@@ -391,12 +391,7 @@ state = "{root / "state"}"
         """CoreDNS for ``cluster.local`` only, on the node's address (the kubelet's ``clusterDNS``); there is
         no upstream to forward other names to, so every other name does not exist (NXDOMAIN, which lets
         resolvers go on to the next search domain, where REFUSED would stop some)."""
-        pki = self.control_plane.pki
-        kubeconfig = write_kubeconfig(
-            self.base_dir / "coredns.kubeconfig", server=f"https://{NODE_IP}:{self.control_plane.port}",
-            ca_file=pki.ca_file, user="kubemaint:coredns", client_cert=pki.crt("coredns"),
-            client_key=pki.key("coredns"),
-        )  # fmt: skip
+        kubeconfig = self._kubeconfig("coredns", "kubemaint:coredns", "coredns")
         rules = [
             {"apiGroups": [""], "resources": ["services", "namespaces", "pods"], "verbs": ["list", "watch"]},
             {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
@@ -514,6 +509,3 @@ state = "{root / "state"}"
 
     def __exit__(self, *_: object) -> None:
         self.stop()
-
-
-__all__ += ["BUSYBOX", "PAUSE"]
