@@ -4,7 +4,6 @@ evaluated, ``kubectl logs/exec/port-forward`` reach the pod, and the host stays 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.request
@@ -15,6 +14,7 @@ from conftest import NodeCluster
 from kubemaint_devstack.controlplane import ControlPlane
 from kubemaint_devstack.node import Node
 from kubemaint_devstack.nodenet import NODE_IP, NODE_NAME
+from kubemaint_devstack.process import free_port
 from kubemaint_devstack.tools import find_tool
 from node_support import host_snapshot, restricted_pod
 
@@ -28,12 +28,6 @@ SERVE = (
 
 def _pod(cp: ControlPlane, namespace: str, name: str) -> dict[str, object]:
     return json.loads(cp.kubectl("get", "pod", name, "-n", namespace, "-o", "json"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_the_kubelet_joins_ready_with_containerd(node_cluster: NodeCluster) -> None:
@@ -65,7 +59,7 @@ def test_a_restricted_pod_runs_in_a_real_container(node_cluster: NodeCluster, na
 
     assert "started" in cp.kubectl("logs", "web", "-n", namespace)
     assert cp.kubectl("exec", "web", "-n", namespace, "--", "id", "-u").strip() == "65534"
-    port = _free_port()
+    port = free_port()
     forward = subprocess.Popen(
         [find_tool("kubectl", prefer_cache=True), "--kubeconfig", str(cp.kubeconfig), "-n", namespace,
          "port-forward", "pod/web", f"{port}:8080"],

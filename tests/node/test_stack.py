@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import time
 import urllib.request
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 from conftest import NodeCluster
 from kubemaint_devstack.app_images import build_app_images
+from kubemaint_devstack.process import free_port
 from kubemaint_devstack.tools import find_tool
 
 # A cold first run builds the images (about 6 minutes on 2 cores); the pods then start in about a minute.
@@ -95,14 +95,8 @@ def test_every_pod_of_the_stack_runs_in_a_real_container(release: Release) -> No
             assert container["restartCount"] == 0, (pod["metadata"]["name"], container["restartCount"])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_the_curl_story_through_a_port_forward(release: Release) -> None:
-    port = _free_port()
+    port = free_port()
     forward = subprocess.Popen(
         [find_tool("kubectl", prefer_cache=True), "--kubeconfig", str(release.cp.kubeconfig), "-n",
          release.namespace, "port-forward", f"svc/{release.name}-users-service", f"{port}:8081"],
