@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kubemaint.acks import Ack, ack_key, acks_prefix, decode_ack, encode_ack
 from kubemaint.cli import UsageError, build_parser, parse_duration
-from kubemaint.client import EtcdConfig, parse_endpoint, parse_endpoints
+from kubemaint.client import EtcdConfig, parse_endpoint, parse_endpoints, resolve_endpoints
 from kubemaint.inflight import InFlight
 from kubemaint.state import MaintenanceState, Mode, StateParseError
 
@@ -139,3 +139,17 @@ def test_acknowledged_has_one_meaning(ack: Ack, revision: int, maintenance: bool
     from kubemaint.acks import acknowledges
 
     assert acknowledges(ack, revision, maintenance=maintenance) is expected
+
+
+async def test_host_names_are_resolved_to_the_ipv4_addresses_that_grpc_takes() -> None:
+    # etcd3aio gives gRPC an ipv4: target, which refuses a name such as `kubemaint-etcd` (found on the
+    # real node: neither the service nor the operator could reach an etcd named by its Service).
+    # `localhost` resolves from /etc/hosts; no address here is contacted.
+    addresses, name = await resolve_endpoints(
+        ["localhost:2379", "127.0.0.1:2379", "http://LocalHost:2379", "10.0.0.1:1"]
+    )
+    assert addresses == ["127.0.0.1:2379", "10.0.0.1:1"]
+    assert name == "localhost", "the name a TLS certificate is checked against"
+    assert await resolve_endpoints(["127.0.0.1:2379"]) == (["127.0.0.1:2379"], None)
+    with pytest.raises(ValueError, match="IPv4 addresses only"):
+        await resolve_endpoints(["[::1]:2379"])

@@ -2,12 +2,20 @@
 
 The client is etcd3aio's (grpc.aio). It binds to the running event loop, so :func:`connect` must be called
 from inside that loop, never at import time.
+
+etcd3aio hands gRPC an ``ipv4:`` target, which takes IPv4 addresses only, so :func:`connect` resolves host
+names itself (``etcd.platform.svc`` in a cluster) each time it opens a client: a name with several
+addresses (a headless Service) gives one endpoint per address, and the long-lived users, which open a new
+client after any failure, follow an etcd whose address changed. With TLS, the server certificate is checked
+against the first endpoint's host name unless ``tls_server_name`` says otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import ipaddress
+import socket
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +37,7 @@ __all__ = [
     "lease_of",
     "parse_endpoint",
     "parse_endpoints",
+    "resolve_endpoints",
     "watch_of",
 ]
 
@@ -157,11 +166,12 @@ async def connect(config: EtcdConfig) -> Etcd3Client:
         if config.cert_file is not None and config.key_file is not None:
             cert_chain = await _read(config.cert_file)
             cert_key = await _read(config.key_file)
+    addresses, first_name = await resolve_endpoints(config.endpoints)
     client = Etcd3Client(
-        list(config.endpoints),
+        addresses,
         watch_reconnect_backoff_seconds=WATCH_BACKOFF_START,
         watch_max_reconnect_backoff_seconds=WATCH_BACKOFF_CAP,
-        tls_server_name=config.tls_server_name,
+        tls_server_name=config.tls_server_name or (first_name if ca_cert is not None else None),
         ca_cert=ca_cert,
         cert_chain=cert_chain,
         cert_key=cert_key,
@@ -177,6 +187,37 @@ async def connect(config: EtcdConfig) -> Etcd3Client:
             await client.close()
             raise
     return client
+
+
+async def resolve_endpoints(endpoints: Sequence[str]) -> tuple[list[str], str | None]:
+    """The IPv4 ``address:port`` of every endpoint, host names resolved now, each address once; and the
+    first host name given (None when every endpoint is an address).
+
+    Raises :class:`OSError` when a name does not resolve (``socket.gaierror``) and :class:`ValueError` for
+    an IPv6 endpoint, which etcd3aio cannot reach.
+    """
+    loop = asyncio.get_running_loop()
+    addresses: list[str] = []
+    first_name: str | None = None
+    for text in endpoints:
+        endpoint = parse_endpoint(text)
+        try:
+            literal = ipaddress.ip_address(endpoint.host)
+        except ValueError:
+            literal = None
+        if literal is not None:
+            if literal.version == 6:
+                raise ValueError(f"etcd3aio reaches IPv4 addresses only, not {endpoint}")
+            addresses.append(endpoint.address)
+            continue
+        first_name = first_name or endpoint.host
+        try:
+            found = await loop.getaddrinfo(endpoint.host, endpoint.port, family=socket.AF_INET,
+                                           type=socket.SOCK_STREAM)  # fmt: skip
+        except socket.gaierror as error:
+            raise OSError(f"cannot resolve the etcd host {endpoint.host!r}: {error.strerror}") from error
+        addresses += [f"{info[4][0]}:{endpoint.port}" for info in found]
+    return list(dict.fromkeys(addresses)), first_name
 
 
 async def _read(path: str) -> bytes:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import kopf
+from kubemaint.client import describe_error
 from kubemaint.etcd import EtcdWriter
 
 from kubemaint_operator.desired import desired_state
@@ -92,14 +93,14 @@ async def sync_target(runtime: Runtime, target: EtcdTarget, objects: Iterable[Ma
         except SecretError as exc:
             return KeySync(revision=None, error=str(exc), reason=exc.reason, refused=exc.refused)
         except Exception as exc:
-            return KeySync(revision=None, error=_describe(exc))
+            return KeySync(revision=None, error=describe_error(exc))
         runtime.watches.synced(target.identity, revision)
     if wrote:
         log.info("wrote %s = %s at revision %d", target.key, desired.label, revision)
     try:
         runtime.watches.ensure(target.identity, await runtime.etcd.config_for(target), target.key)
     except Exception as exc:  # the periodic resync still repairs drift without the watch
-        log.warning("cannot watch %s: %s", target.key, _describe(exc))
+        log.warning("cannot watch %s: %s", target.key, describe_error(exc))
     return KeySync(revision=revision, wrote=wrote)
 
 
@@ -124,7 +125,7 @@ async def gate_pods(
     error = None
     for (pod, wanted, _), result in zip(pending, results, strict=True):
         if isinstance(result, BaseException):
-            error = f"patching pod {pod.name}: {_describe(result)}"
+            error = f"patching pod {pod.name}: {describe_error(result)}"
             if pod.serving is not None:
                 serving[pod.name] = pod.serving
         elif result:
@@ -207,7 +208,7 @@ async def _replicas(
     try:
         acks = await _with_fresh_retry(runtime, target, lambda writer: writer.list_acks(target.key))
     except Exception as exc:
-        return None, _describe(exc)
+        return None, describe_error(exc)
     return count_replicas(acks, revision), None
 
 
@@ -258,9 +259,3 @@ async def _with_fresh_retry(
     except Exception:
         await runtime.etcd.discard(target, writer)
         raise
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    detail = text[0] if text else ""
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
