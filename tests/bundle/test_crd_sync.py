@@ -22,7 +22,9 @@ def _check(root: Path) -> subprocess.CompletedProcess[str]:
 def _copy_tree(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     shutil.copytree(ROOT / "k8s" / "base", root / "k8s" / "base")
-    shutil.copytree(CHARTS / "kubemaint-operator" / "files", root / "charts" / "kubemaint-operator" / "files")
+    for folder in ("files", "crds"):
+        chart = Path("charts") / "kubemaint-operator" / folder
+        shutil.copytree(ROOT / chart, root / chart)
     (root / "scripts").mkdir()
     shutil.copy(SCRIPT, root / "scripts")
     return root
@@ -56,8 +58,9 @@ def test_check_fails_on_a_stale_copy_and_sync_repairs_it(tmp_path: Path) -> None
     assert _check(root).returncode == 0
 
 
-def test_chart_renders_the_synced_crds_with_a_keep_policy(helm: Helm) -> None:
-    rendered = documents(helm.run("template", "k", CHARTS / "kubemaint-operator").stdout)
+def test_chart_renders_the_synced_crds_the_maintenance_one_with_a_keep_policy(helm: Helm) -> None:
+    # --include-crds: the crds/ folder too (kopf's peering CRDs), as `helm install` and Tilt apply it.
+    rendered = documents(helm.run("template", "k", CHARTS / "kubemaint-operator", "--include-crds").stdout)
     crds = {o["metadata"]["name"]: o for o in rendered if o["kind"] == "CustomResourceDefinition"}
     sources = [
         doc
@@ -68,7 +71,10 @@ def test_chart_renders_the_synced_crds_with_a_keep_policy(helm: Helm) -> None:
     for source in sources:
         crd = crds[source["metadata"]["name"]]
         assert crd["spec"] == source["spec"]
-        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert crds["maintenances.kubemaint.io"]["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    templated = documents(helm.run("template", "k", CHARTS / "kubemaint-operator").stdout)
+    names = [o["metadata"]["name"] for o in templated if o["kind"] == "CustomResourceDefinition"]
+    assert names == ["maintenances.kubemaint.io"], "kopf's CRDs are in crds/, the Maintenance one a template"
 
 
 def test_chart_grants_exactly_the_rules_of_k8s_base_rbac(helm: Helm) -> None:

@@ -112,8 +112,6 @@ def stack(helm: Helm, bundle_cluster: ControlPlane, namespace: str) -> Iterator[
              "--set", f"users-service.maintenance.prefix={prefix}")  # fmt: skip
     yield release, prefix
     helm.run("uninstall", release, *kube, "--wait", "--timeout", "60s", check=False)
-    bundle_cluster.kubectl("delete", "clusterkopfpeering.kopf.dev", f"{release}-kubemaint-operator",
-                           "--ignore-not-found")  # fmt: skip
     bundle_cluster.kubectl("delete", "node", NODE, "--ignore-not-found")
 
 
