@@ -178,34 +178,40 @@ def _buildah(storage: Path, *args: str | os.PathLike[str], timeout: float = 1800
          *args, env=env, timeout=timeout)  # fmt: skip
 
 
-def build_app_images(log: object = print) -> dict[str, Path]:
-    """Build the users service and operator images (when their inputs changed); ref -> OCI archive."""
+def build_image(
+    dockerfile: Path, context: Path, ref: str, out: Path, build_args: dict[str, str] | None = None
+) -> Path:
+    """Build one Dockerfile with buildah from the local bases (``PYTHON_IMAGE``, ``UV_IMAGE`` and
+    ``BASE_IMAGE`` point at them; no registry is involved) into the OCI archive ``out``, named ``ref``."""
     if shutil.which("buildah") is None:
         raise RuntimeError("the project's images need buildah: scripts/bootstrap.sh node")
-    say = log if callable(log) else print
     base = python_base()
     uv_ref, uv_archive = uv_image()
-    bases = f"{base.name} {uv_archive.name}"
-    built: dict[str, Path] = {}
     storage = _images_dir() / "buildah"
-    pulled = False
+    # The local archives go into buildah's own storage (cheap when they are there already).
+    _buildah(storage, "pull", "--quiet", f"oci-archive:{base}")
+    _buildah(storage, "pull", "--quiet", f"oci-archive:{uv_archive}")
+    args = {"PYTHON_IMAGE": PYTHON_BASE, "UV_IMAGE": uv_ref, "BASE_IMAGE": PYTHON_BASE, **(build_args or {})}
+    _buildah(storage, "bud", "--pull-never", "--network", "host", "--layers",
+             *(f"--build-arg={key}={value}" for key, value in args.items()),
+             "-f", dockerfile, "-t", ref, context)  # fmt: skip
+    partial = out.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    _buildah(storage, "push", "--quiet", ref, f"oci-archive:{partial}:{ref}")
+    partial.replace(out)
+    return out
+
+
+def build_app_images(log: object = print) -> dict[str, Path]:
+    """Build the users service and operator images (when their inputs changed); ref -> OCI archive."""
+    say = log if callable(log) else print
+    bases = f"{python_base().name} {uv_image()[1].name}"
+    built: dict[str, Path] = {}
     for image in APP_IMAGES:
         out = _images_dir() / f"{image.name}-{_inputs_digest(image, bases)}.oci.tar"
         if not out.is_file():
-            if not pulled:  # local archives into buildah's own storage: no registry involved
-                _buildah(storage, "pull", "--quiet", f"oci-archive:{base}")
-                _buildah(storage, "pull", "--quiet", f"oci-archive:{uv_archive}")
-                pulled = True
             say(f"building {image.ref} with buildah (from {image.dockerfile})")
-            _buildah(storage, "bud", "--pull-never", "--network", "host", "--layers",
-                     "--build-arg", f"PYTHON_IMAGE={PYTHON_BASE}", "--build-arg", f"UV_IMAGE={uv_ref}",
-                     "--build-arg", f"BASE_IMAGE={PYTHON_BASE}",
-                     "-f", repo_root() / image.dockerfile, "-t", image.ref,
-                     repo_root() / image.context)  # fmt: skip
-            partial = out.with_suffix(".partial")
-            partial.unlink(missing_ok=True)
-            _buildah(storage, "push", "--quiet", image.ref, f"oci-archive:{partial}:{image.ref}")
-            partial.replace(out)
+            build_image(repo_root() / image.dockerfile, repo_root() / image.context, image.ref, out)
         built[image.ref] = out
     built[ETCD] = etcd_image()
     (_images_dir() / "app-images.json").write_text(

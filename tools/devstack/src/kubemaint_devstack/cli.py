@@ -3,6 +3,8 @@
     devstack up [--control-plane | --node] [--no-postgres] [--dir .run/devstack]
     devstack env      # export lines: DB_*, ETCD_ENDPOINTS, KUBECONFIG
     devstack status   # exit 1 if anything listed is not running
+    devstack images   # build the project's images (when their inputs changed) into the running node
+    devstack tilt-image --dockerfile F [--build-arg K=V]   # Tilt's custom_build: $EXPECTED_REF into the node
     devstack down [--control-plane] [--purge]
 
 The state (pids, ports, credentials) is in <dir>/state.json. ``up`` starts only what is not running, so
@@ -14,16 +16,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from .controlplane import ControlPlane
 from .etcd import EtcdServer
-from .node import Node, NodeError, node_cgroup, teardown
+from .node import Node, NodeError, ctr, node_cgroup, teardown
 from .postgres import PostgresServer, reachable_data_dir
 from .process import ManagedProcess, pid_alive, stop_pid
 from .tools import repo_root
@@ -187,6 +191,62 @@ def _env(state: State) -> int:
     return 0
 
 
+def _node_containerd(base: Path, args: argparse.Namespace) -> Path | None:
+    """The node's containerd socket (``--containerd``, else the one in ``--dir``) if it serves."""
+    socket = args.containerd or base / "node" / "containerd.sock"
+    if socket.is_socket():
+        return Path(socket)
+    print(f"devstack: no node's containerd at {socket}: run `make node-up` first", file=sys.stderr)
+    return None
+
+
+def _images(base: Path, args: argparse.Namespace) -> int:
+    """Build the users service, operator, postgres and etcd images with buildah (cached by their inputs) and
+    import them into the node's containerd, where ``charts/kubemaint-stack/ci/node-values.yaml`` names
+    them."""
+    from .app_images import build_app_images
+
+    socket = _node_containerd(base, args)
+    if socket is None:
+        return 1
+    for name, archive in build_app_images(log=log.info).items():
+        ctr(socket, "images", "import", str(archive))
+        log.info("imported %s", name)
+    return 0
+
+
+def qualified(ref: str) -> str:
+    """The name the kubelet asks containerd for: ``kubemaint/x:t`` is ``docker.io/kubemaint/x:t``."""
+    first, _, rest = ref.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return ref
+    return f"docker.io/{ref}" if rest else f"docker.io/library/{ref}"
+
+
+def _tilt_image(base: Path, args: argparse.Namespace) -> int:
+    """Tilt's ``custom_build`` on the local node: build ``$EXPECTED_REF`` with buildah and import it into
+    the node's containerd, where the kubelet finds it (the Tiltfile's pods use ``IfNotPresent``)."""
+    from .app_images import build_image
+
+    ref = os.environ.get("EXPECTED_REF")
+    if not ref:
+        print(
+            "devstack tilt-image: EXPECTED_REF is not set (Tilt sets it for a custom_build)", file=sys.stderr
+        )
+        return 2
+    socket = _node_containerd(base, args)
+    if socket is None:
+        return 1
+    build_args = dict(item.partition("=")[::2] for item in args.build_arg)
+    root = repo_root()
+    with tempfile.TemporaryDirectory(prefix="tilt-image-") as tmp:
+        archive = build_image(root / args.dockerfile, root, qualified(ref), Path(tmp) / "image.oci.tar",
+                              build_args)  # fmt: skip
+        ctr(socket, "images", "import", str(archive))
+    log.info("built and imported %s", qualified(ref))
+    return 0
+
+
 def _status(state: State, out: Any = sys.stdout) -> int:
     healthy = True
     if not state:
@@ -227,6 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("--purge", action="store_true", help="also delete the data (when everything is down)")
     sub.add_parser("env", help="print export lines for DB_*, ETCD_ENDPOINTS, KUBECONFIG")
     sub.add_parser("status", help="show what runs; exit 1 if something listed is down")
+    images = sub.add_parser("images", help="build the project's images and import them into the running node")
+    tilt = sub.add_parser("tilt-image", help="Tilt's custom_build: build $EXPECTED_REF into the running node")
+    tilt.add_argument("--dockerfile", required=True, help="Dockerfile, relative to the repository root")
+    tilt.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE")
+    for command in (images, tilt):
+        command.add_argument("--containerd", type=Path, help="the node's containerd socket (default: --dir)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="devstack: %(message)s")
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly like Ctrl-C
@@ -237,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         return _down(base, args)
     if args.command == "env":
         return _env(_load(base))
+    if args.command == "images":
+        return _images(base, args)
+    if args.command == "tilt-image":
+        return _tilt_image(base, args)
     return _status(_load(base))
 
 

@@ -71,6 +71,17 @@ KUBELET_SYSCTLS = {
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
+def ctr(containerd_socket: Path, *args: str) -> str:
+    """``ctr`` against a node's containerd (by its socket), in the ``k8s.io`` namespace the kubelet uses."""
+    result = subprocess.run(
+        [find_tool("ctr", prefer_cache=True), "--address", str(containerd_socket), "-n", "k8s.io", *args],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise StartError(f"ctr {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
+
+
 class NodeError(RuntimeError):
     """The node cannot start here; the message says what is missing."""
 
@@ -92,10 +103,16 @@ def _hierarchies(*, unified: bool = False) -> list[Path]:
     return found
 
 
+def _subtree(directory: Path) -> list[Path]:
+    """``directory`` and every folder below it, deepest first. The walk skips what vanishes meanwhile
+    (containerd and the kubelet remove pod cgroups while the node stops); ``rglob`` would raise."""
+    return [Path(top) for top, _, _ in os.walk(directory, topdown=False)]
+
+
 def _procs(directory: Path) -> Iterator[int]:
-    for procs in directory.rglob("cgroup.procs"):
+    for folder in _subtree(directory):
         with contextlib.suppress(OSError, ValueError):
-            yield from (int(pid) for pid in procs.read_text().split())
+            yield from (int(pid) for pid in (folder / "cgroup.procs").read_text().split())
 
 
 def teardown(cgroup: str, timeout: float = 30.0) -> None:
@@ -113,9 +130,8 @@ def teardown(cgroup: str, timeout: float = 30.0) -> None:
             raise NodeError(f"processes {sorted(pids)} of cgroup {cgroup} did not die")
         time.sleep(0.1)
     for root in roots:
-        for directory in sorted((d for d in root.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
+        for directory in _subtree(root):  # the root comes last
             _rmdir(directory)
-        _rmdir(root)
 
 
 def _rmdir(directory: Path) -> None:
@@ -455,14 +471,7 @@ state = "{root / "state"}"
 
     def ctr(self, *args: str) -> str:
         """``ctr`` against the node's containerd, in the ``k8s.io`` namespace the kubelet uses."""
-        result = subprocess.run(
-            [find_tool("ctr", prefer_cache=True), "--address", str(self.containerd_socket),
-             "-n", "k8s.io", *args],
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise StartError(f"ctr {' '.join(args)}: {result.stderr.strip()}")
-        return result.stdout
+        return ctr(self.containerd_socket, *args)
 
     def import_images(self, archives: Sequence[Path]) -> None:
         """Import OCI archives into the node's containerd (where the kubelet finds them, no registry)."""
