@@ -54,6 +54,10 @@ node-up: ## Start a real single-node cluster (control plane + kubelet + containe
 	scripts/bootstrap.sh etcd k8s node && uv run devstack --dir .run/node up --node --no-postgres \
 	  && uv run devstack --dir .run/node env | grep KUBECONFIG && echo 'export PATH=$(KUBEMAINT_CACHE)/bin:$$PATH'
 
+.PHONY: node-demo
+node-demo: ## The stack on real pods: make node-up, the images by buildah, helm install, the NOTES' story; left running
+	scripts/node-demo.sh
+
 .PHONY: node-down
 node-down: ## Stop the node, its control plane and etcd; the host is left as it was
 	uv run devstack --dir .run/node down
@@ -71,8 +75,8 @@ bench: ## Run the benchmarks (print figures; never pass/fail on speed)
 	for b in bench/*.py; do echo "== $$b"; uv run python $$b || exit 1; done
 
 .PHONY: e2e
-e2e: ## The kind e2e (needs Docker; skips with the reason printed where there is none)
-	uv run pytest -m e2e tests/e2e -rs
+e2e: ## The story on real pods: on kind where a Docker engine exists, else on the local node (root)
+	scripts/bootstrap.sh etcd helm k8s node && uv run pytest tests/e2e -rs
 
 .PHONY: clean
 clean: ## Remove runtime state (.run/); keeps the tool cache

@@ -1,8 +1,9 @@
-"""Root fixtures: real PostgreSQL, etcd and a Kubernetes control plane, started by the suite itself.
+"""Root fixtures: real PostgreSQL, etcd, a Kubernetes control plane and a real node, started by the suite.
 
 Servers live under one private temporary folder per session and are stopped at the end of it (and by
-atexit hooks if the run crashes). Tests that use them are marked ``integration`` or ``controlplane``
-automatically.
+atexit hooks if the run crashes). Tests that use them are marked ``integration``, ``controlplane`` or
+``node`` automatically; the tests on the node run last, so that the node (a kubelet, containerd and the
+pods) does not load the machine while the other tiers run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from kubemaint_devstack.postgres import PostgresServer
 
 if TYPE_CHECKING:
     from kubemaint_devstack.controlplane import ControlPlane
+    from nodekit import NodeCluster
 
 _INTEGRATION_FIXTURES = frozenset({"postgres", "etcd", "etcd_tls", "etcd_factory", "fresh_database"})
 
@@ -35,10 +37,14 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
-        if "control_plane" in names:
+        if "node_cluster" in names:
+            item.add_marker(pytest.mark.node)
+        elif "control_plane" in names:
             item.add_marker(pytest.mark.controlplane)
         elif names & _INTEGRATION_FIXTURES:
             item.add_marker(pytest.mark.integration)
+    # Last, in their own order (a stable sort): the tiers that may start the node.
+    items.sort(key=lambda item: any(item.get_closest_marker(m) for m in ("node", "e2e")))
 
 
 @pytest.fixture(scope="session")
@@ -116,3 +122,25 @@ def control_plane(devstack_dir: Path) -> Iterator[ControlPlane]:
 
     with ControlPlane(devstack_dir / "controlplane") as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeCluster]:
+    """A real node for the session: a kubelet with containerd, kube-proxy and CoreDNS in namespaces and a
+    cgroup of their own, joined to a control plane of its own (with kube-scheduler and the controllers of a
+    real cluster). Needs root and ``scripts/bootstrap.sh node``."""
+    from kubemaint_devstack.controlplane import ControlPlane
+    from kubemaint_devstack.node import Node
+    from nodekit import NodeCluster, host_snapshot
+
+    base = tmp_path_factory.mktemp("node")
+    before = host_snapshot()
+    control_plane = ControlPlane(base / "cp", node=True)
+    control_plane.start()
+    node = Node(base / "node", control_plane)
+    try:
+        node.start()
+        yield NodeCluster(control_plane, node, before)
+    finally:
+        node.stop()
+        control_plane.stop()

@@ -1,5 +1,5 @@
-"""The node tier: a real kubelet with containerd, in namespaces and a cgroup of its own, joined to a
-control plane of its own (kube-scheduler and a real cluster's controllers), started once per session.
+"""The node tier: a real kubelet with containerd, in namespaces and a cgroup of their own, joined to a
+control plane of its own (the session's ``node_cluster``, tests/conftest.py).
 
 ``scripts/bootstrap.sh node`` installs what it needs (the node's Go binaries and Debian's runc, CNI
 plugins, socat, gcc, busybox-static); root is needed for namespaces, cgroups and mounts.
@@ -9,37 +9,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
-from kubemaint_devstack.controlplane import ControlPlane
-from kubemaint_devstack.node import Node
-from node_support import host_snapshot
+
+if TYPE_CHECKING:
+    from nodekit import NodeCluster
 
 pytestmark = pytest.mark.node
-
-
-@dataclass(frozen=True)
-class NodeCluster:
-    control_plane: ControlPlane
-    node: Node
-    host_before: dict[str, object]
-    """What the host looked like before the node started (sysctls, links, mounts, firewall)."""
-
-
-@pytest.fixture(scope="session")
-def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeCluster]:
-    base = tmp_path_factory.mktemp("node")
-    before = host_snapshot()
-    control_plane = ControlPlane(base / "cp", node=True)
-    control_plane.start()
-    node = Node(base / "node", control_plane)
-    try:
-        node.start()
-        yield NodeCluster(control_plane, node, before)
-    finally:
-        node.stop()
-        control_plane.stop()
 
 
 @pytest.fixture

@@ -10,13 +10,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import NodeCluster
 from kubemaint_devstack.controlplane import ControlPlane
 from kubemaint_devstack.node import Node
 from kubemaint_devstack.nodenet import NODE_IP, NODE_NAME
 from kubemaint_devstack.process import free_port
 from kubemaint_devstack.tools import find_tool
-from node_support import host_snapshot, restricted_pod
+from nodekit import NodeCluster, host_snapshot, restricted_pod
 
 pytestmark = pytest.mark.node
 

@@ -1,12 +1,18 @@
-"""Helpers of the node tier: a restricted pod of the busybox image, and a snapshot of the host's state."""
+"""Helpers of the tiers that run on the real node (tests/node, and tests/e2e where there is no kind): the
+cluster the session starts, a snapshot of the host's state, and a restricted pod of the busybox image."""
 
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubemaint_devstack.images import BUSYBOX
+
+if TYPE_CHECKING:
+    from kubemaint_devstack.controlplane import ControlPlane
+    from kubemaint_devstack.node import Node
 
 WATCHED_SYSCTLS = (
     "vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
@@ -14,6 +20,16 @@ WATCHED_SYSCTLS = (
 )  # fmt: skip
 NODE_PATHS = ("/var/lib/kubelet", "/var/log/pods", "/var/log/containers", "/run/containerd",
               "/var/lib/containerd", "/var/lib/cni", "/etc/cni/net.d", "/run/netns")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NodeCluster:
+    """The session's node (the ``node_cluster`` fixture of tests/conftest.py) and its control plane."""
+
+    control_plane: ControlPlane
+    node: Node
+    host_before: dict[str, object]
+    """What the host looked like before the node started (sysctls, links, mounts, firewall)."""
 
 
 def _run(*argv: str) -> str:

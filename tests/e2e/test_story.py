@@ -1,0 +1,236 @@
+"""The story on real pods, the same on kind and on the local node (conftest.py picks the cluster): the
+umbrella chart installed by `helm install --wait` (operator x2 under peering, users service x3 behind the
+gate, dev PostgreSQL and etcd) in a namespace that enforces the restricted Pod Security Standard; the seed's
+curl story through `kubectl port-forward`; Maintenances applied with kubectl, seen through the port-forward
+and through the Service's ClusterIP from a pod; a pod replaced and the active operator deleted during a
+maintenance; `helm upgrade` under a client loop; `helm test`; `helm uninstall`.
+
+The chapters run in this order and share the release (module scope). The timeouts only stop a hang."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import threading
+import time
+from typing import Any
+
+import pytest
+from e2ekit import GATE, STACK, Stack, conditions, request, wait_for
+from kubemaint_devstack.tools import find_tool
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
+
+
+def _http(stack: Stack, base: str, path: str = "/users") -> tuple[int, str | None]:
+    status, headers, _ = request(base + path)
+    return status, {k.lower(): v for k, v in headers.items()}.get("retry-after")
+
+
+def test_every_pod_of_the_stack_runs_in_a_real_container(stack: Stack) -> None:
+    pods = stack.get("pods")["items"]
+    names = sorted(p["metadata"]["name"] for p in pods)
+    assert sum(f"{stack.release}-users-service-" in n for n in names) == 3, names
+    assert sum(f"{stack.release}-kubemaint-operator-" in n for n in names) == 2, names
+    for pod in pods:
+        status = pod["status"]
+        assert status["phase"] == "Running", (pod["metadata"]["name"], status.get("phase"))
+        for container in status["containerStatuses"]:
+            assert container["ready"], (pod["metadata"]["name"], container)
+            assert container["restartCount"] == 0, (pod["metadata"]["name"], container["restartCount"])
+    for pod in stack.pods():
+        assert conditions(pod)[GATE] == "True", "the operator opened the gate of every service pod"
+    stack.start_client()
+
+
+def test_the_curl_story_through_a_port_forward(stack: Stack) -> None:
+    with stack.port_forward() as base:
+        status, _, users = request(f"{base}/users")
+        assert status == 200
+        assert isinstance(users, list)
+        email = f"ada-{secrets.token_hex(3)}@example.com"
+        status, _, created = request(f"{base}/users", "POST", {"name": "Ada Lovelace", "email": email})
+        assert status == 201, created
+        status, _, got = request(f"{base}/users/{created['id']}")
+        assert (status, got["name"], got["email"]) == (200, "Ada Lovelace", email)
+        renamed = {"name": "Ada King", "email": f"king-{secrets.token_hex(3)}@example.com"}
+        status, _, updated = request(f"{base}/users/{created['id']}", "PUT", renamed)
+        assert (status, updated["name"]) == (200, "Ada King"), updated
+        status, _, problem = request(f"{base}/users/999999999")
+        assert status == 404, problem
+        for path in ("/health", "/stats"):
+            assert request(base + path)[0] == 200, path
+        assert request(f"{base}/users/{created['id']}", "DELETE")[0] == 204
+
+
+def test_helm_test_passes_on_real_pods(stack: Stack) -> None:
+    out = stack.helm("test", stack.release, "--timeout", "3m")
+    assert "Succeeded" in out, out
+    assert "Failed" not in out, out
+
+
+def test_a_maintenance_without_the_gate_drains_and_answers_503_everywhere(stack: Stack) -> None:
+    started = time.monotonic()
+    stack.apply_maintenance("no-gate", gate=False, retry_after=120)
+    stack.kubectl("wait", "--for=condition=Drained", "maint/no-gate", "--timeout=90s")
+    print(f"Drained on the acks of 3 real pods {time.monotonic() - started:.2f} s after the apply")
+    assert stack.get("maint", "no-gate")["status"]["replicas"]["acknowledged"] == 3
+    with stack.port_forward() as base:
+        assert _http(stack, base) == (503, "120")
+        answer = stack.from_cluster("/users")
+        assert (answer.status, answer.retry_after) == (503, "120"), answer
+        for pod in stack.pods():  # no gate: the pods stay in the Service, answering 503 themselves
+            assert conditions(pod)["Ready"] == "True"
+        stack.kubectl("delete", "maint/no-gate", "--timeout=60s")
+        wait_for("200 through the port-forward", lambda: _http(stack, base)[0] == 200, timeout=30)
+        wait_for("200 through the ClusterIP", lambda: stack.from_cluster("/users").status == 200, timeout=30)
+
+
+def test_with_the_gate_the_pods_leave_the_service_and_come_back(stack: Stack) -> None:
+    stack.apply_maintenance("gated", gate=True, retry_after=60)
+    stack.kubectl("wait", "--for=condition=Drained", "maint/gated", "--timeout=90s")
+    took = wait_for("every pod Ready=False through the gate",
+                    lambda: all(conditions(p)["Ready"] == "False" for p in stack.pods()))  # fmt: skip
+    print(f"pods unready {took:.2f} s after Drained")
+    for pod in stack.pods():
+        assert conditions(pod)[GATE] == "False"
+        assert all(c["ready"] for c in pod["status"]["containerStatuses"]), "the containers stay ready"
+    wait_for("no ready endpoint in the EndpointSlice", lambda: stack.ready_endpoints() == [])
+    answer = stack.from_cluster("/users")
+    assert answer.status is None, f"no pod behind the ClusterIP should answer: {answer}"
+    with stack.port_forward() as base:  # a port-forward goes to a pod itself, past the Service
+        assert _http(stack, base) == (503, "60")
+    stack.kubectl("delete", "maint/gated", "--timeout=60s")
+    stack.wait_all_ready()
+    wait_for("3 ready endpoints", lambda: len(stack.ready_endpoints()) == 3)
+    assert stack.from_cluster("/users").status == 200
+
+
+def test_a_pod_replaced_during_a_maintenance_is_gated_before_it_is_ever_ready(stack: Stack) -> None:
+    stack.apply_maintenance("replaced", gate=True)
+    wait_for("every pod gated", lambda: all(conditions(p)["Ready"] == "False" for p in stack.pods()))
+    old = {p["metadata"]["name"] for p in stack.pods()}
+    victim = sorted(old)[0]
+    stack.kubectl("delete", "pod", victim, "--wait=false")
+    seen_ready: list[str] = []
+
+    def gated_newcomer() -> bool:
+        pods = stack.pods()
+        for pod in pods:
+            if pod["metadata"]["name"] not in old and conditions(pod).get("Ready") == "True":
+                seen_ready.append(pod["metadata"]["name"])
+        new = [p for p in pods if p["metadata"]["name"] not in old]
+        return bool(new) and all(
+            conditions(p).get(GATE) == "False"
+            and all(c["ready"] for c in p["status"].get("containerStatuses") or [{"ready": False}])
+            for p in new
+        )
+
+    took = wait_for("the new pod's containers ready and its gate closed", gated_newcomer, every=0.2)
+    print(f"replacement pod gated with its containers ready {took:.2f} s after the delete")
+    assert seen_ready == [], "a pod created during a maintenance was Ready before the operator gated it"
+    assert stack.ready_endpoints() == []
+    stack.kubectl("delete", "maint/replaced", "--timeout=60s")
+    stack.wait_all_ready()
+
+
+def _active_operator(stack: Stack) -> str:
+    """The pod of the active operator replica: kopf's peer with the highest priority (peer id = pod name)."""
+    peering = stack.get("clusterkopfpeering", f"{stack.release}-kubemaint-operator")
+    peers: dict[str, Any] = peering.get("status") or {}
+    pods = stack.get("pods", "-l", "app.kubernetes.io/name=kubemaint-operator")["items"]
+    alive = {p["metadata"]["name"] for p in pods}
+    ranked = sorted((info["priority"], name) for name, info in peers.items() if name in alive)
+    assert ranked, f"no live peer in {peers}"
+    return ranked[-1][1]
+
+
+def test_the_standby_operator_takes_over_when_the_active_pod_is_deleted(stack: Stack) -> None:
+    stack.apply_maintenance("takeover", gate=True)
+    stack.kubectl("wait", "--for=condition=Drained", "maint/takeover", "--timeout=90s")
+    active = _active_operator(stack)
+    started = time.monotonic()
+    stack.kubectl("delete", "pod", active, "--wait=false")
+    # A change that only a working operator can carry out: the Maintenance's finalizer, the key cleared,
+    # the gates opened.
+    stack.kubectl("delete", "maint/takeover", "--wait=false")
+    stack.kubectl("wait", "--for=delete", "maint/takeover", "--timeout=150s")
+    stack.wait_all_ready()
+    took = time.monotonic() - started
+    print(f"active operator {active} deleted: the Maintenance's delete was carried out in {took:.2f} s")
+    assert stack.from_cluster("/users").status == 200
+    assert _active_operator(stack) != active
+
+
+def test_helm_upgrade_rolls_the_service_without_a_failed_request_and_the_pdb_holds(stack: Stack) -> None:
+    # Through the ClusterIP: a port-forward is bound to one pod, and a rollout replaces every pod.
+    before = {p["metadata"]["name"] for p in stack.pods()}
+    budget: list[tuple[int, int]] = []
+    upgrade_error: list[BaseException] = []
+
+    def upgrade() -> None:
+        try:
+            stack.helm("upgrade", stack.release, STACK, "--reuse-values",
+                       "--set", "users-service.logLevel=DEBUG", "--wait", "--timeout", "5m")  # fmt: skip
+        except BaseException as error:  # re-raised in the test's thread
+            upgrade_error.append(error)
+
+    with stack.client_loop("/users") as outcome:
+        time.sleep(2)
+        worker = threading.Thread(target=upgrade)
+        started = time.monotonic()
+        worker.start()
+        while worker.is_alive():
+            status = stack.get("pdb", stack.service)["status"]
+            budget.append((status.get("currentHealthy", 0), status.get("desiredHealthy", 0)))
+            time.sleep(0.5)
+        took = time.monotonic() - started
+        time.sleep(2)
+    assert not upgrade_error, upgrade_error
+    after = {p["metadata"]["name"] for p in stack.pods()}
+    assert before.isdisjoint(after), "every pod was replaced"
+    print(f"helm upgrade --wait rolled 3 pods in {took:.1f} s; client outcomes {outcome['counts']}")
+    assert outcome["counts"].get("other", 0) == 0, outcome["errors"]
+    assert outcome["counts"].get("2xx", 0) > 0
+    assert all(healthy >= desired for healthy, desired in budget), budget
+
+    # The budget refuses a second eviction while the first pod's replacement is not ready yet.
+    first, second = sorted(after)[:2]
+    evicted = _evict(stack, first)
+    assert evicted.returncode == 0, evicted.stderr
+    refused = _evict(stack, second)
+    assert refused.returncode != 0
+    assert "disruption budget" in refused.stderr, refused.stderr
+    stack.kubectl("rollout", "status", f"deployment/{stack.service}", "--timeout=180s")
+    wait_for("3 ready endpoints", lambda: len(stack.ready_endpoints()) == 3)
+
+
+def _evict(stack: Stack, pod: str) -> subprocess.CompletedProcess[str]:
+    eviction = json.dumps({"apiVersion": "policy/v1", "kind": "Eviction",
+                           "metadata": {"name": pod, "namespace": stack.namespace}})  # fmt: skip
+    return subprocess.run(
+        [find_tool("kubectl", prefer_cache=True), "--kubeconfig", str(stack.kubeconfig), "create", "--raw",
+         f"/api/v1/namespaces/{stack.namespace}/pods/{pod}/eviction", "-f", "-"],
+        input=eviction, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_helm_uninstall_leaves_only_what_the_charts_keep(stack: Stack) -> None:
+    stack.kubectl("delete", "pod", "e2e-client", "--wait=false", "--ignore-not-found")
+    stack.helm("uninstall", stack.release, "--wait", "--timeout", "2m")
+    kinds = ",".join(k for k in stack.kubectl("api-resources", "--verbs=list", "-o", "name").split()
+                     if not k.startswith("events"))  # fmt: skip
+    label = f"app.kubernetes.io/instance={stack.release}"
+    kept = ["customresourcedefinition.apiextensions.k8s.io/maintenances.kubemaint.io"]
+    left: list[str] = []
+
+    def only_kept() -> bool:  # the garbage collector removes the pods of the deleted workloads
+        left[:] = stack.kubectl("get", kinds, "-A", "-l", label, "-o", "name", timeout=180).split()
+        return left == kept
+
+    took = wait_for("only the kept objects left", only_kept, timeout=120, every=2)
+    print(f"helm uninstall: the last pod gone {took:.1f} s after it returned; left: {left}")
+    crds = stack.kubectl("get", "crd", "-o", "name").split()
+    for crd in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
+        assert f"customresourcedefinition.apiextensions.k8s.io/{crd}" in crds, "kopf's CRDs (crds/) are kept"
