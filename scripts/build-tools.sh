@@ -94,13 +94,26 @@ build_coredns() {
 }
 
 build_tilt() {
-  if built tilt "$TILT_VERSION"; then return; fi
+  # The stamp names the build, not only the version: this one embeds tools/tilt/web/index.html.
+  local stamp="$TILT_VERSION+page-$(sha256sum "$root/tools/tilt/web/index.html" | cut -c1-12)"
+  if built tilt "$stamp"; then return; fi
   log "building tilt $TILT_VERSION"
+  # Tilt's web UI is a JavaScript build (yarn, about 1 GB of npm packages) that the Go module does not
+  # carry, and without an embedded index.html `tilt up` and `tilt ci` refuse to start. So the module is
+  # vendored into a scratch folder of the cache, tools/tilt/web/index.html (a page that points to the
+  # terminal commands) goes where the UI would be embedded, and tilt is built from there.
+  local work="$cache/tilt-build"
+  rm -rf "$work" && mkdir -p "$work"
+  cp "$root/tools/tilt/go.mod" "$root/tools/tilt/go.sum" "$work/"
+  (cd "$work" && go mod vendor)
+  local assets="$work/vendor/github.com/tilt-dev/tilt/pkg/assets/build"
+  mkdir -p "$assets" && cp "$root/tools/tilt/web/index.html" "$assets/index.html"
   # cgo: tilt's Tiltfile language server parses with tree-sitter (C). ldflags: what goreleaser stamps.
-  (cd "$root/tools/tilt" && CGO_ENABLED=1 go build -trimpath \
+  (cd "$work" && CGO_ENABLED=1 go build -mod=vendor -trimpath \
       -ldflags "-s -w -X main.version=${TILT_VERSION#v} -X main.date=1970-01-01" \
       -o "$bin/tilt" github.com/tilt-dev/tilt/cmd/tilt)
-  mark tilt "$TILT_VERSION"
+  rm -rf "$work"
+  mark tilt "$stamp"
 }
 
 targets=("$@")

@@ -127,3 +127,26 @@ def test_other_contexts_are_refused(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "prod-cluster" in result.stderr
     assert "allow_k8s_contexts" in result.stderr
+
+
+def test_on_the_local_node_buildah_builds_and_the_stores_run_the_stand_ins(tmp_path: Path) -> None:
+    result = _evaluate(tmp_path, "kubemaint-admin@kubemaint-dev")
+    assert result.returncode == 0, result.stderr
+    manifests = {m["Name"]: m for m in json.loads(result.stdout)["Manifests"]}
+    assert "node-images" in manifests, "a local resource builds the stores' stand-in images"
+    for name in ("postgres", "etcd"):
+        assert set(manifests[name]["ResourceDependencies"]) == {"crds", "node-images"}
+        images = {c["image"] for c in _containers(manifests[name])}
+        assert images == {f"localhost/kubemaint/{name}:dev"}, images
+    for resource in ("users-service", "operator"):
+        (target,) = manifests[resource]["ImageTargets"]
+        command = " ".join(target["BuildDetails"]["args"])  # a custom_build: Tilt runs this, no Docker
+        assert "devstack tilt-image" in command, command
+        assert "--dockerfile tools/tilt/dev.Dockerfile" in command
+        assert target["LiveUpdateSpec"]["syncs"], "live update works the same on the node"
+
+
+def _containers(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    docs = yaml.safe_load_all(manifest["DeployTarget"]["yaml"])
+    sets = [d for d in docs if d and d["kind"] == "StatefulSet"]
+    return [c for d in sets for c in d["spec"]["template"]["spec"]["containers"]]

@@ -4,8 +4,9 @@
 # Tilt's live_update can sync sources into /app/<member>/src, and watchfiles (the Tiltfile's entrypoint)
 # restarts the process when they change. Owned by the unprivileged user, so the sync needs no root.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
 
-FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
+FROM ${UV_IMAGE} AS uv
 
 FROM ${PYTHON_IMAGE}
 COPY --from=uv /uv /usr/local/bin/uv
