@@ -33,17 +33,20 @@ eval "$(uv run --frozen devstack --dir .run/node env | grep KUBECONFIG)"
 kubectl wait --for=condition=Ready node --all --timeout=120s >/dev/null
 
 step "The images: built with buildah when their inputs changed, imported into the node's containerd"
-uv run --frozen devstack --dir .run/node images
+# It prints the helm arguments that select this build's content tags (--set <chart>.image.tag=...).
+tags=$(uv run --frozen devstack --dir .run/node images)
 
 step "helm install the umbrella chart into namespace $ns (Pod Security Standard: restricted)"
 kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl label namespace "$ns" --overwrite pod-security.kubernetes.io/enforce=restricted >/dev/null
 helm dependency build "$stack" >/dev/null
 show helm upgrade --install "$release" "$stack" --namespace "$ns" --values "$stack/ci/node-values.yaml" \
-  --take-ownership --wait --timeout 5m
+  "$tags" --take-ownership --wait --timeout 5m
 show kubectl --namespace "$ns" get pods -o wide
 
 step "The NOTES' story through a port-forward"
+# A demo run again starts without the maintenance that an interrupted run may have left.
+kubectl --namespace "$ns" delete maint/db-upgrade --ignore-not-found --timeout=60s >/dev/null
 kubectl --namespace "$ns" port-forward "svc/$release-users-service" "$port:8081" >/dev/null 2>&1 &
 forward=$!
 trap 'kill $forward 2>/dev/null || true' EXIT
@@ -66,10 +69,10 @@ spec:
 YAML"
 show kubectl --namespace "$ns" wait --for=condition=Drained maint/db-upgrade --timeout=90s
 expect 503
-show curl -si "http://127.0.0.1:$port/users" | head -n 12; echo
+show "curl -si http://127.0.0.1:$port/users | sed -n 1,12p"; echo
 show kubectl --namespace "$ns" delete maint/db-upgrade
 expect 200
-show curl -si "http://127.0.0.1:$port/users" | head -n 1
+show "curl -si http://127.0.0.1:$port/users | sed -n 1p"
 
 kill $forward 2>/dev/null || true
 cat <<NEXT

@@ -42,13 +42,12 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         kind.start()
         kubeconfig, values = kind.kubeconfig, kind.values
     else:
-        from kubemaint_devstack.app_images import build_app_images
+        from kubemaint_devstack.app_images import build_app_images, import_app_images
 
         cluster = request.getfixturevalue("node_cluster")
-        archives = build_app_images()
-        cluster.node.import_images(list(archives.values()))
+        tags = import_app_images(cluster.node.containerd_socket, build_app_images())
         kubeconfig = cluster.control_plane.kubeconfig
-        values = ["--values", str(STACK / "ci" / "node-values.yaml")]
+        values = ["--values", str(STACK / "ci" / "node-values.yaml"), *tags]
     print(f"[{which}] cluster up, images built (or found) and loaded: {time.monotonic() - started:.1f} s")
     namespace = f"shop-{secrets.token_hex(3)}"
     stack = Stack(kubeconfig, namespace, "kubemaint", base / "helm", values)

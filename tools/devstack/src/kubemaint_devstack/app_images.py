@@ -218,3 +218,36 @@ def build_app_images(log: object = print) -> dict[str, Path]:
         json.dumps({k: str(v) for k, v in built.items()}, indent=2)
     )
     return built
+
+
+# The chart of the umbrella chart (charts/kubemaint-stack) that runs each image.
+CHARTS = {
+    "localhost/kubemaint/users-service": "users-service",
+    "localhost/kubemaint/kubemaint-operator": "kubemaint-operator",
+    "localhost/kubemaint/postgres": "postgres",
+    "localhost/kubemaint/etcd": "etcd",
+}
+
+
+def content_ref(ref: str, archive: Path) -> str:
+    """``ref`` with its tag replaced by the archive's input digest (``...:dev`` -> ``...:1f0c9e...``)."""
+    return f"{ref.rpartition(':')[0]}:{archive.name.removesuffix('.oci.tar').rpartition('-')[2]}"
+
+
+def import_app_images(containerd_socket: Path, archives: dict[str, Path]) -> list[str]:
+    """Import the images into a node's containerd under their ``:dev`` name and under a content tag, and
+    return the helm arguments that select the content tags (``--set users-service.image.tag=...``).
+
+    ``:dev`` alone would name different contents over time: a Deployment whose values did not change would
+    never roll, and its pods would go on running (or restart with) the image of an earlier build.
+    """
+    from .node import ctr
+
+    args: list[str] = []
+    for ref, archive in archives.items():
+        ctr(containerd_socket, "images", "import", str(archive))
+        tagged = content_ref(ref, archive)
+        ctr(containerd_socket, "images", "tag", "--force", ref, tagged)
+        if (chart := CHARTS.get(ref.rpartition(":")[0])) is not None:
+            args += ["--set", f"{chart}.image.tag={tagged.rpartition(':')[2]}"]
+    return args

@@ -201,17 +201,17 @@ def _node_containerd(base: Path, args: argparse.Namespace) -> Path | None:
 
 
 def _images(base: Path, args: argparse.Namespace) -> int:
-    """Build the users service, operator, postgres and etcd images with buildah (cached by their inputs) and
-    import them into the node's containerd, where ``charts/kubemaint-stack/ci/node-values.yaml`` names
-    them."""
-    from .app_images import build_app_images
+    """Build the users service, operator, postgres and etcd images with buildah (cached by their inputs),
+    import them into the node's containerd (``charts/kubemaint-stack/ci/node-values.yaml`` names them), and
+    print the helm arguments that pick this build's content tags."""
+    from .app_images import build_app_images, import_app_images
 
     socket = _node_containerd(base, args)
     if socket is None:
         return 1
-    for name, archive in build_app_images(log=log.info).items():
-        ctr(socket, "images", "import", str(archive))
-        log.info("imported %s", name)
+    helm_args = import_app_images(socket, build_app_images(log=log.info))
+    log.info("imported into %s", socket)
+    print(shlex.join(helm_args))
     return 0
 
 
