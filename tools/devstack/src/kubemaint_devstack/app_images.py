@@ -212,6 +212,9 @@ def build_app_images(log: object = print) -> dict[str, Path]:
         if not out.is_file():
             say(f"building {image.ref} with buildah (from {image.dockerfile})")
             build_image(repo_root() / image.dockerfile, repo_root() / image.context, image.ref, out)
+            for older in _images_dir().glob(f"{image.name}-*.oci.tar"):  # superseded builds of this image
+                if older != out and older.name.removeprefix(f"{image.name}-").count("-") == 0:
+                    older.unlink()
         built[image.ref] = out
     built[ETCD] = etcd_image()
     (_images_dir() / "app-images.json").write_text(
