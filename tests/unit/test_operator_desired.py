@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 from kubemaint.client import parse_endpoints
-from kubemaint.state import OFF, Mode, parse
+from kubemaint.state import DEFAULT_RETRY_AFTER, OFF, Mode, parse
 from kubemaint_operator.desired import desired_state
 from kubemaint_operator.model import EtcdOverride, MaintenanceObject, MaintenanceSpec, SpecError, Window
 from kubemaint_operator.targets import target_of
@@ -146,3 +148,11 @@ def test_a_key_alone_keeps_the_operators_own_etcd() -> None:
     spec = MaintenanceSpec.from_dict({"service": "users", "etcd": {"key": "/moved/users"}})
     target = target_of(MaintenanceObject(namespace="shop", name="a", spec=spec), "/maintenance", OWN)
     assert (target.endpoints, target.key) == ((), "/moved/users")
+
+
+def test_one_default_retry_after_for_the_crd_the_operator_and_the_library() -> None:
+    path = Path(__file__).parents[2] / "k8s" / "base" / "crd" / "kubemaint.io_maintenances.yaml"
+    crd = yaml.safe_load(path.read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert spec["retryAfterSeconds"]["default"] == DEFAULT_RETRY_AFTER
+    assert MaintenanceSpec.from_dict({"service": "s"}).retry_after == DEFAULT_RETRY_AFTER

@@ -12,10 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from kubemaint.client import parse_endpoints
-from kubemaint.state import Mode, StateParseError, parse_time
+from kubemaint.state import DEFAULT_RETRY_AFTER, Mode, StateParseError, parse_time
 
 __all__ = [
-    "DEFAULT_RETRY_AFTER_SECONDS",
     "EtcdOverride",
     "LabelSelector",
     "MaintenanceObject",
@@ -24,8 +23,6 @@ __all__ = [
     "SpecError",
     "Window",
 ]
-
-DEFAULT_RETRY_AFTER_SECONDS = 60
 
 
 class SpecError(ValueError):
@@ -74,7 +71,7 @@ class MaintenanceSpec:
     enabled: bool = True
     mode: Mode = Mode.FULL
     reason: str = ""
-    retry_after: int = DEFAULT_RETRY_AFTER_SECONDS
+    retry_after: int = DEFAULT_RETRY_AFTER
     window: Window | None = None
     gate: bool = True
     selector: LabelSelector | None = None
@@ -96,7 +93,7 @@ class MaintenanceSpec:
             enabled=bool(spec.get("enabled", True)),
             mode=mode,
             reason=str(spec.get("reason") or ""),
-            retry_after=int(spec.get("retryAfterSeconds", DEFAULT_RETRY_AFTER_SECONDS)),
+            retry_after=int(spec.get("retryAfterSeconds", DEFAULT_RETRY_AFTER)),
             window=_window(spec.get("window")),
             gate=bool(readiness.get("gate", True)),
             selector=_selector(readiness.get("selector")),
