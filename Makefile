@@ -50,8 +50,9 @@ cluster-down: ## Stop the local control plane started by cluster-up
 	uv run devstack down
 
 .PHONY: node-up
-node-up: ## Start a real single-node cluster (control plane + kubelet + containerd in namespaces of their own); print KUBECONFIG
+node-up: ## Start a real single-node cluster (control plane + kubelet + containerd in namespaces of their own), import the images; print KUBECONFIG
 	scripts/bootstrap.sh etcd k8s node && uv run devstack --dir .run/node up --node --no-postgres \
+	  && uv run devstack --dir .run/node images >/dev/null \
 	  && uv run devstack --dir .run/node env | grep KUBECONFIG && echo 'export PATH=$(KUBEMAINT_CACHE)/bin:$$PATH'
 
 .PHONY: node-demo

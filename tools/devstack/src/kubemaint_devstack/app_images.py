@@ -247,10 +247,14 @@ def import_app_images(containerd_socket: Path, archives: dict[str, Path]) -> lis
     from .node import ctr
 
     args: list[str] = []
+    present = set(ctr(containerd_socket, "images", "list", "--quiet").split())
     for ref, archive in archives.items():
-        ctr(containerd_socket, "images", "import", str(archive))
         tagged = content_ref(ref, archive)
-        ctr(containerd_socket, "images", "tag", "--force", ref, tagged)
+        if tagged in present:  # this very build is there already: point :dev at it again
+            ctr(containerd_socket, "images", "tag", "--force", tagged, ref)
+        else:
+            ctr(containerd_socket, "images", "import", str(archive))
+            ctr(containerd_socket, "images", "tag", "--force", ref, tagged)
         if (chart := CHARTS.get(ref.rpartition(":")[0])) is not None:
             args += ["--set", f"{chart}.image.tag={tagged.rpartition(':')[2]}"]
     return args
