@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from bundlekit import CHARTS, ROOT, STACK, Helm, Scenario, documents
+from kubemaint.state import key_for
 from kubemaint_operator.settings import OperatorSettings
 from users_service.settings import Settings
 
@@ -53,7 +54,7 @@ def test_service_and_operator_read_every_variable_the_charts_set(app_scenario: S
         assert unknown == set(), f"{scenario.id}: {name} sets variables nobody reads: {unknown}"
 
 
-@pytest.mark.parametrize("prefix", ["/maintenance", "/ops/maint"])
+@pytest.mark.parametrize("prefix", ["/maintenance", "/ops/maint", "/ops/maint/"])
 def test_umbrella_wires_the_service_key_to_the_operators_key(helm: Helm, prefix: str) -> None:
     objects = documents(helm.run(
         "template", "shop", CHARTS / STACK, "--namespace", "shop",
@@ -62,8 +63,9 @@ def test_umbrella_wires_the_service_key_to_the_operators_key(helm: Helm, prefix:
     ).stdout)  # fmt: skip
     service = _container_env(objects, "shop-users-service")
     operator = _container_env(objects, "shop-kubemaint-operator")
-    # The operator writes <MAINTENANCE_PREFIX>/<spec.service>; a Maintenance names spec.service=SERVICE_NAME.
-    assert service["MAINTENANCE_KEY"] == f"{operator['MAINTENANCE_PREFIX']}/{service['SERVICE_NAME']}"
+    # The operator writes key_for(spec.service, MAINTENANCE_PREFIX); a Maintenance names SERVICE_NAME. The
+    # chart's maintenanceKey helper is a copy of the library's key_for: this holds the two together.
+    assert service["MAINTENANCE_KEY"] == key_for(service["SERVICE_NAME"], operator["MAINTENANCE_PREFIX"])
     assert service["ETCD_ENDPOINTS"] == operator["ETCD_ENDPOINTS"] == "http://shop-etcd:2379"
     assert service["DB_HOST"] == "shop-postgres"
     assert service["PORT"] == "8081"
@@ -117,7 +119,7 @@ def test_kustomize_overlay_wires_the_same_contract(kubectl_binary: Path) -> None
     operator = _container_env(objects, "kubemaint-operator")
     assert set(service) <= {name.upper() for name in Settings.model_fields}
     assert set(operator) <= {name.upper() for name in OperatorSettings.model_fields} | KOPF_ENV
-    assert service["MAINTENANCE_KEY"] == f"{operator['MAINTENANCE_PREFIX']}/{service['SERVICE_NAME']}"
+    assert service["MAINTENANCE_KEY"] == key_for(service["SERVICE_NAME"], operator["MAINTENANCE_PREFIX"])
     assert service["ETCD_ENDPOINTS"] == operator["ETCD_ENDPOINTS"]
     services = {o["metadata"]["name"] for o in objects if o["kind"] == "Service"}
     assert {"postgres", "etcd", "users-service"} <= services

@@ -10,7 +10,7 @@ from kubemaint.acks import Ack, ack_key, acks_prefix, decode_ack, encode_ack
 from kubemaint.cli import UsageError, build_parser, parse_duration
 from kubemaint.client import EtcdConfig, parse_endpoint, parse_endpoints, resolve_endpoints
 from kubemaint.inflight import InFlight
-from kubemaint.state import MaintenanceState, Mode, StateParseError
+from kubemaint.state import MaintenanceState, Mode, StateParseError, key_for
 
 AT = datetime(2026, 12, 1, 2, 0, 3, tzinfo=UTC)
 
@@ -153,3 +153,9 @@ async def test_host_names_are_resolved_to_the_ipv4_addresses_that_grpc_takes() -
     assert await resolve_endpoints(["127.0.0.1:2379"]) == (["127.0.0.1:2379"], None)
     with pytest.raises(ValueError, match="IPv4 addresses only"):
         await resolve_endpoints(["[::1]:2379"])
+
+
+def test_the_key_of_a_service_is_its_prefix_and_its_name_with_one_slash() -> None:
+    assert key_for("users-service") == "/maintenance/users-service"
+    assert key_for("users-service", "/ops/maint/") == key_for("users-service", "/ops/maint")
+    assert key_for("a", "/ops/maint/") == "/ops/maint/a"

@@ -26,7 +26,16 @@ from etcd3aio import EtcdConnectionError
 
 from kubemaint.acks import Ack, acknowledges
 from kubemaint.client import EtcdConfig, describe_error
-from kubemaint.state import MaintenanceState, Mode, StateParseError, format_time, parse, parse_time
+from kubemaint.state import (
+    DEFAULT_PREFIX,
+    MaintenanceState,
+    Mode,
+    StateParseError,
+    format_time,
+    key_for,
+    parse,
+    parse_time,
+)
 from kubemaint.writer import EtcdWriter
 
 __all__ = ["build_parser", "main", "parse_duration"]
@@ -57,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("service", help="service name: the key is <prefix>/<service>")
     common.add_argument("--endpoints", default=None, help="etcd endpoints, comma list (ETCD_ENDPOINTS)")
-    common.add_argument("--prefix", default="/maintenance", help="key prefix (default /maintenance)")
+    common.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"key prefix (default {DEFAULT_PREFIX})")
     common.add_argument("--key", default=None, help="the full key, instead of <prefix>/<service>")
     common.add_argument("--timeout", type=float, default=5.0, help="etcd call timeout in seconds")
     common.add_argument("--cacert", default=None, help="CA file for https endpoints (ETCD_CA_FILE)")
@@ -84,7 +93,7 @@ def _key(args: argparse.Namespace) -> str:
         return str(args.key)
     if not args.service or "/" in args.service:
         raise UsageError(f"not a service name: {args.service!r}")
-    return f"{args.prefix.rstrip('/')}/{args.service}"
+    return key_for(args.service, args.prefix)
 
 
 def _config(args: argparse.Namespace) -> EtcdConfig:

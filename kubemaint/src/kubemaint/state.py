@@ -29,6 +29,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 __all__ = [
+    "DEFAULT_PREFIX",
     "DEFAULT_RETRY_AFTER",
     "OFF",
     "ON_WORDS",
@@ -37,6 +38,7 @@ __all__ = [
     "StateParseError",
     "encode",
     "format_time",
+    "key_for",
     "merge",
     "parse",
     "parse_time",
@@ -50,6 +52,18 @@ DEFAULT_RETRY_AFTER: Final = 60
 """Seconds sent in ``Retry-After`` when a value names neither ``retryAfter`` nor ``until``."""
 
 MAX_REASON_LENGTH: Final = 1024
+
+DEFAULT_PREFIX: Final = "/maintenance"
+"""Where the keys live: a service's key is ``<prefix>/<service>``."""
+
+
+def key_for(service: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """The etcd key of ``service``'s maintenance: ``<prefix>/<service>``, one slash between (DESIGN.md).
+
+    The one definition of the convention: the CLI, the service's settings and the operator's targets use
+    it; the users-service chart's ``maintenanceKey`` helper is a copy, held to it by a bundle test.
+    """
+    return f"{prefix.rstrip('/')}/{service}"
 
 
 class Mode(StrEnum):

@@ -25,6 +25,7 @@ from typing import Annotated, Final, Literal, Self
 
 from kubemaint.config_errors import describe_errors
 from kubemaint.etcd import EtcdConfig
+from kubemaint.state import DEFAULT_PREFIX
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -58,7 +59,7 @@ class OperatorSettings(BaseSettings):
     etcd_password: SecretStr | None = None
     etcd_timeout: float = Field(default=2.0, gt=0, le=60)
 
-    maintenance_prefix: str = "/maintenance"
+    maintenance_prefix: str = DEFAULT_PREFIX
     watch_namespaces: str = ""
 
     peering_name: str = Field(default="kubemaint-operator", min_length=1, max_length=253)

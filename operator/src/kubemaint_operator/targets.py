@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kubemaint.client import Endpoint, parse_endpoints
+from kubemaint.state import key_for
 
 from kubemaint_operator.model import MaintenanceObject
 
@@ -54,7 +55,7 @@ def target_of(obj: MaintenanceObject, prefix: str, own: Sequence[Endpoint]) -> E
     operator's own target (its own connection settings), so they merge with objects without ``spec.etcd``.
     """
     override = obj.spec.etcd
-    key = f"{prefix.rstrip('/')}/{obj.spec.service}"
+    key = key_for(obj.spec.service, prefix)
     own_servers = servers_of(own)
     if override is None:
         return EtcdTarget(endpoints=(), key=key, servers=own_servers)

@@ -28,6 +28,7 @@ from typing import Annotated, Any, Final, Literal, Self
 
 from kubemaint.client import EtcdConfig, parse_endpoints
 from kubemaint.config_errors import describe_errors
+from kubemaint.state import key_for
 from pydantic import (
     BeforeValidator,
     Field,
@@ -205,7 +206,7 @@ class Settings(BaseSettings):
     @property
     def key(self) -> str:
         """The etcd key watched: ``MAINTENANCE_KEY``, default ``/maintenance/<SERVICE_NAME>``."""
-        return self.maintenance_key or f"/maintenance/{self.service_name}"
+        return self.maintenance_key or key_for(self.service_name)
 
     def etcd_config(self) -> EtcdConfig:
         """The etcd connection settings, built by the library from these variables."""
