@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 import httpx
-from kubemaint.etcd import EtcdConfig, EtcdWriter
+from kubemaint.client import EtcdConfig
+from kubemaint.writer import EtcdWriter
 from kubemaint_devstack.controlplane import ControlPlane
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.postgres import PostgresServer

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -159,3 +161,23 @@ def test_the_key_of_a_service_is_its_prefix_and_its_name_with_one_slash() -> Non
     assert key_for("users-service") == "/maintenance/users-service"
     assert key_for("users-service", "/ops/maint/") == key_for("users-service", "/ops/maint")
     assert key_for("a", "/ops/maint/") == "/ops/maint/a"
+
+
+def test_the_state_format_imports_without_etcd3aio_or_grpc() -> None:
+    # A None in sys.modules makes an import fail: as if etcd3aio and grpc were not installed.
+    code = (
+        "import sys\n"
+        "sys.modules['etcd3aio'] = sys.modules['grpc'] = None\n"
+        "import kubemaint.state, kubemaint.policy, kubemaint.acks, kubemaint.admission\n"
+        "from kubemaint import key_for, parse\n"
+        "assert key_for('s') == '/maintenance/s' and parse(b'on').enabled\n"
+        "try:\n"
+        "    from kubemaint import Manager\n"
+        "except ImportError:\n"
+        "    print('etcd side needs etcd3aio')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "etcd side needs etcd3aio"

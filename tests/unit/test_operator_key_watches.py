@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubemaint.etcd import Observation
+from kubemaint.source import Observation
 from kubemaint.state import OFF
 from kubemaint_operator.key_watches import KeyWatches
 

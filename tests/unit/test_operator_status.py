@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from kubemaint.etcd import Ack
+from kubemaint.acks import Ack
 from kubemaint_operator.conditions import Condition, condition_status, render_conditions
 from kubemaint_operator.events import transition_events
 from kubemaint_operator.gates import GATE_TYPE, PodView, gate_patch, has_gate, serving_decision

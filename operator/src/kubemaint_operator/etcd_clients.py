@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from etcd3aio import Etcd3Client
-from kubemaint.client import parse_endpoints
-from kubemaint.etcd import EtcdConfig, EtcdWriter, connect
+from kubemaint.client import EtcdConfig, connect, parse_endpoints
+from kubemaint.writer import EtcdWriter
 
 from kubemaint_operator.kube import GROUP, KubeClient, SecretData
 from kubemaint_operator.targets import EtcdTarget

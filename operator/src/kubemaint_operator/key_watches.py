@@ -1,6 +1,6 @@
 """Watches of the keys the operator writes, so a hand edit is noticed at once rather than at the next resync.
 
-One :class:`kubemaint.etcd.EtcdSource` per key (the library's resuming watch). A change at a revision other
+One :class:`kubemaint.source.EtcdSource` per key (the library's resuming watch). A change at a revision other
 than the one the operator last synced marks the key dirty; the drift timer then reconciles it within about a
 second. The operator's own writes are recorded as synced, so they never trigger a repair.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from kubemaint.etcd import EtcdConfig, EtcdSource, Observation
+from kubemaint.client import EtcdConfig
+from kubemaint.source import EtcdSource, Observation
 
 __all__ = ["KeyWatches"]
 

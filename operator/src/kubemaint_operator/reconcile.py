@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import kopf
 from kubemaint.client import describe_error
-from kubemaint.etcd import EtcdWriter
+from kubemaint.writer import EtcdWriter
 
 from kubemaint_operator.desired import desired_state
 from kubemaint_operator.etcd_clients import SecretError

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Annotated, Final, Literal, Self
 
+from kubemaint.client import EtcdConfig
 from kubemaint.config_errors import describe_errors
-from kubemaint.etcd import EtcdConfig
 from kubemaint.state import DEFAULT_PREFIX
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kubemaint.acks import acknowledges
-from kubemaint.etcd import Ack
+from kubemaint.acks import Ack, acknowledges
 from kubemaint.state import format_time
 
 from kubemaint_operator.conditions import Condition, render_conditions

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from kubemaint.manager import LossPolicy, Manager, ManagerConfig, default_instance
+from kubemaint.manager import Manager, ManagerConfig, default_instance
 from kubemaint.pgpool import PoolHandler
+from kubemaint.policy import LossPolicy
 from prometheus_client import CollectorRegistry
 
 from users_service.database import Database

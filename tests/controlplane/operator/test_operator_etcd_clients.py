@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from etcd3aio.errors import EtcdConnectionError, EtcdUnauthenticatedError
-from kubemaint.etcd import EtcdConfig, EtcdWriter
+from kubemaint.client import EtcdConfig
 from kubemaint.state import MaintenanceState
+from kubemaint.writer import EtcdWriter
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_operator.etcd_clients import EtcdClients
 from kubemaint_operator.kube import KubeClient

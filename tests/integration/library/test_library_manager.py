@@ -15,7 +15,8 @@ from typing import Any
 
 from kubemaint.acks import Ack
 from kubemaint.client import EtcdConfig
-from kubemaint.manager import LossPolicy, Manager, ManagerConfig
+from kubemaint.manager import Manager, ManagerConfig
+from kubemaint.policy import LossPolicy
 from kubemaint.state import MaintenanceState, encode, format_time
 from kubemaint.writer import EtcdWriter
 from kubemaint_devstack.etcd import EtcdServer
