@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 from kubemaint.client import EtcdConfig
-from kubemaint.writer import EtcdWriter
+from kubemaint.store import StateStore
 from kubemaint_devstack.controlplane import ControlPlane
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.postgres import PostgresServer
@@ -69,7 +69,7 @@ async def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> Non
         raise RuntimeError(f"kubectl {' '.join(args)}: {err.decode().strip()}")
 
 
-async def wait_key(writer: EtcdWriter, enabled: bool, started: float) -> float:
+async def wait_key(writer: StateStore, enabled: bool, started: float) -> float:
     while True:
         raw, _ = await writer.get_raw(KEY)
         if raw and raw.startswith("{") and json.loads(raw).get("enabled") is enabled:
@@ -100,7 +100,7 @@ async def measure(applies: int, kubeconfig: Path, etcd: EtcdServer, service_url:
     rows: dict[str, list[float]] = {"apply -> etcd key on": [], "apply -> first 503": [],
                                     "delete -> etcd key off": [], "delete -> first 200": []}  # fmt: skip
     async with (
-        EtcdWriter.open(EtcdConfig.from_endpoints(etcd.endpoint)) as writer,
+        StateStore.open(EtcdConfig.from_endpoints(etcd.endpoint)) as writer,
         httpx.AsyncClient(base_url=service_url, timeout=5) as client,
     ):
         await wait_http(client, 200, time.perf_counter())

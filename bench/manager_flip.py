@@ -20,7 +20,7 @@ from pathlib import Path
 from kubemaint.client import EtcdConfig
 from kubemaint.manager import Manager, ManagerConfig
 from kubemaint.state import MaintenanceState
-from kubemaint.writer import EtcdWriter
+from kubemaint.store import StateStore
 
 
 async def run(endpoints: str, flips: int) -> None:
@@ -30,7 +30,7 @@ async def run(endpoints: str, flips: int) -> None:
     await manager.start()
     latencies: list[float] = []
     try:
-        async with EtcdWriter.open(config) as writer:
+        async with StateStore.open(config) as writer:
             for flip in range(flips):
                 want = flip % 2 == 0
                 started = time.perf_counter()

@@ -181,3 +181,12 @@ def test_the_state_format_imports_without_etcd3aio_or_grpc() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "etcd side needs etcd3aio"
+
+
+def test_every_main_name_of_the_package_resolves() -> None:
+    import kubemaint
+
+    for name in kubemaint.__all__:
+        assert getattr(kubemaint, name).__module__.startswith("kubemaint."), name
+    with pytest.raises(AttributeError, match="no attribute 'EtcdWriter'"):
+        kubemaint.EtcdWriter  # noqa: B018 - the old name is gone

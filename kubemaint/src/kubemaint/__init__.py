@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from kubemaint.policy import LossPolicy
     from kubemaint.source import EtcdSource, Observation
     from kubemaint.state import OFF, MaintenanceState, Mode, StateParseError, encode, key_for, merge, parse
-    from kubemaint.writer import EtcdWriter
+    from kubemaint.store import StateStore
 
 _HOMES = {
     "Ack": "acks",
@@ -40,7 +40,7 @@ _HOMES = {
     "key_for": "state",
     "merge": "state",
     "parse": "state",
-    "EtcdWriter": "writer",
+    "StateStore": "store",
 }
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
     "Ack",
     "EtcdConfig",
     "EtcdSource",
-    "EtcdWriter",
     "Handler",
     "LossPolicy",
     "MaintenanceState",
@@ -57,6 +56,7 @@ __all__ = [
     "Mode",
     "Observation",
     "StateParseError",
+    "StateStore",
     "connect",
     "default_instance",
     "encode",

@@ -36,7 +36,7 @@ from kubemaint.state import (
     parse,
     parse_time,
 )
-from kubemaint.writer import EtcdWriter
+from kubemaint.store import StateStore
 
 __all__ = ["build_parser", "main", "parse_duration"]
 
@@ -145,7 +145,7 @@ async def _run(args: argparse.Namespace) -> int:
     config = _config(args)
     now = datetime.now(UTC)
     state = _state_for_on(args, now) if args.command == "on" else None
-    async with asyncio.timeout(args.timeout * 3), EtcdWriter.open(config) as writer:
+    async with asyncio.timeout(args.timeout * 3), StateStore.open(config) as writer:
         if args.command == "on":
             assert state is not None
             revision = await writer.put_state(key, state)

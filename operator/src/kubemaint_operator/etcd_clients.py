@@ -1,6 +1,6 @@
 """One open etcd client per etcd the operator talks to (its own, and each ``spec.etcd``).
 
-All reads and writes go through :class:`kubemaint.writer.EtcdWriter`; this module only knows how to reach
+All reads and writes go through :class:`kubemaint.store.StateStore`; this module only knows how to reach
 an etcd. TLS material and credentials of ``spec.etcd.secretRef`` are read from the Secret and written to
 private files (etcd3aio's configuration takes file paths), re-read after any failure so rotation works.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from etcd3aio import Etcd3Client
 from kubemaint.client import EtcdConfig, connect, parse_endpoints
-from kubemaint.writer import EtcdWriter
+from kubemaint.store import StateStore
 
 from kubemaint_operator.kube import GROUP, KubeClient, SecretData
 from kubemaint_operator.targets import EtcdTarget
@@ -79,7 +79,7 @@ class EtcdClients:
         self._default = default
         self._kube = kube
         self._material_dir = material_dir
-        self._open: dict[EtcdConfig, tuple[Etcd3Client, EtcdWriter]] = {}
+        self._open: dict[EtcdConfig, tuple[Etcd3Client, StateStore]] = {}
         self._configs: dict[_CacheKey, EtcdConfig] = {}
         self._locks: dict[_CacheKey, asyncio.Lock] = {}
 
@@ -88,14 +88,14 @@ class EtcdClients:
         use the same one, never the others."""
         return self._locks.setdefault((target.endpoints, target.secret), asyncio.Lock())
 
-    async def writer(self, target: EtcdTarget) -> EtcdWriter:
+    async def writer(self, target: EtcdTarget) -> StateStore:
         """The writer on the etcd of ``target`` (connecting on first use); the same one until discarded."""
         async with self._lock(target):
             settings = await self._config(target)
             opened = self._open.get(settings)
             if opened is None:
                 client = await connect(settings)
-                opened = (client, EtcdWriter(client, timeout=settings.timeout))
+                opened = (client, StateStore(client, timeout=settings.timeout))
                 self._open[settings] = opened
             return opened[1]
 
@@ -104,7 +104,7 @@ class EtcdClients:
         async with self._lock(target):
             return await self._config(target)
 
-    async def discard(self, target: EtcdTarget, failed: EtcdWriter | None) -> None:
+    async def discard(self, target: EtcdTarget, failed: StateStore | None) -> None:
         """Drop ``failed``, the writer of ``target`` a call just failed on, and its Secret material.
 
         Only while it is still the one handed out: a concurrent caller may already have replaced it, and its

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import kopf
 from kubemaint.client import describe_error
-from kubemaint.writer import EtcdWriter
+from kubemaint.store import StateStore
 
 from kubemaint_operator.desired import desired_state
 from kubemaint_operator.etcd_clients import SecretError
@@ -236,12 +236,12 @@ async def _publish(
 
 
 async def _with_fresh_retry(
-    runtime: Runtime, target: EtcdTarget, call: Callable[[EtcdWriter], Awaitable[T]]
+    runtime: Runtime, target: EtcdTarget, call: Callable[[StateStore], Awaitable[T]]
 ) -> T:
     """Run ``call``; after a failure, once more on a new client (an expired auth token, a stale channel,
     rotated Secret material). A second failure is the caller's to report. Only the writer that failed is
     discarded, so a client another reconcile has just opened stays in use."""
-    writer: EtcdWriter | None = None
+    writer: StateStore | None = None
     try:
         writer = await runtime.etcd.writer(target)
         return await call(writer)

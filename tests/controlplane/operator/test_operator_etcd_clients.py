@@ -12,7 +12,7 @@ import pytest
 from etcd3aio.errors import EtcdConnectionError, EtcdUnauthenticatedError
 from kubemaint.client import EtcdConfig
 from kubemaint.state import MaintenanceState
-from kubemaint.writer import EtcdWriter
+from kubemaint.store import StateStore
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_operator.etcd_clients import EtcdClients
 from kubemaint_operator.kube import KubeClient
@@ -54,7 +54,7 @@ async def test_default_etcd_client_is_reopened_after_it_failed(
         await clients.close()
 
 
-async def _until_unauthenticated(writer: EtcdWriter, key: str) -> None:
+async def _until_unauthenticated(writer: StateStore, key: str) -> None:
     """Wait (bounded) until the client has reconnected and etcd rejects its old token."""
     deadline = time.monotonic() + 20
     while True:

@@ -12,7 +12,7 @@ import pytest
 from kubemaint.client import EtcdConfig
 from kubemaint.manager import Manager, ManagerConfig
 from kubemaint.state import MaintenanceState
-from kubemaint.writer import EtcdWriter
+from kubemaint.store import StateStore
 from kubemaint_devstack.etcd import EtcdServer
 
 
@@ -32,7 +32,7 @@ async def test_manager_and_writer_work_with_a_password(
     await manager.start()
     try:
         assert manager.connected
-        async with EtcdWriter.open(config) as writer:
+        async with StateStore.open(config) as writer:
             revision = await writer.put_state(unique_key, MaintenanceState(enabled=True, reason="auth"))
             async with asyncio.timeout(10):
                 while not (manager.state.enabled and manager.revision == revision):
@@ -51,7 +51,7 @@ async def test_a_wrong_password_is_an_error_not_a_hang(etcd_factory: Callable[[]
     enable_auth(server, "right")
     config = EtcdConfig.from_endpoints(server.endpoint, username="root", password="wrong", timeout=2.0)
     with pytest.raises(Exception, match=r"(?i)auth"):
-        async with asyncio.timeout(10), EtcdWriter.open(config):
+        async with asyncio.timeout(10), StateStore.open(config):
             pass
 
 

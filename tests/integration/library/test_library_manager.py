@@ -18,7 +18,7 @@ from kubemaint.client import EtcdConfig
 from kubemaint.manager import Manager, ManagerConfig
 from kubemaint.policy import LossPolicy
 from kubemaint.state import MaintenanceState, encode, format_time
-from kubemaint.writer import EtcdWriter
+from kubemaint.store import StateStore
 from kubemaint_devstack.etcd import EtcdServer
 
 
@@ -65,7 +65,7 @@ async def _value(predicate: Callable[[], Any]) -> Any:
 
 
 async def acks_of(endpoint: str, key: str) -> list[Ack]:
-    async with EtcdWriter.open(EtcdConfig.from_endpoints(endpoint)) as writer:
+    async with StateStore.open(EtcdConfig.from_endpoints(endpoint)) as writer:
         return await writer.list_acks(key)
 
 
@@ -223,7 +223,7 @@ async def test_latest_state_wins_while_a_transition_is_in_progress(etcd: EtcdSer
     manager.register(handler)
     await manager.start()
     try:
-        async with EtcdWriter.open(EtcdConfig.from_endpoints(etcd.endpoint)) as writer:
+        async with StateStore.open(EtcdConfig.from_endpoints(etcd.endpoint)) as writer:
             await writer.put_state(unique_key, MaintenanceState(enabled=True))
             await eventually(lambda: manager.state.enabled)
             # while on_start runs (1 s), the value flips four more times and ends off

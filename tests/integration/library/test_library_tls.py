@@ -15,7 +15,7 @@ import pytest
 from kubemaint.client import EtcdConfig, describe_error
 from kubemaint.manager import Manager, ManagerConfig
 from kubemaint.state import MaintenanceState, parse
-from kubemaint.writer import EtcdWriter
+from kubemaint.store import StateStore
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.pki import Pki, ensure_etcd_pki
 
@@ -56,7 +56,7 @@ async def follow_and_acknowledge(config: EtcdConfig, server: EtcdServer, key: st
         assert manager.connected
         assert manager.state.reason == "set before start"
         assert manager.revision == before
-        async with EtcdWriter.open(config) as writer:
+        async with StateStore.open(config) as writer:
             revision = await writer.put_state(key, MaintenanceState(enabled=True, reason="over tls"))
             async with asyncio.timeout(10):
                 while not (manager.state.reason == "over tls" and manager.revision == revision):
@@ -88,7 +88,7 @@ async def test_client_certificates_when_the_server_demands_them(
 ) -> None:
     ca_only = EtcdConfig.from_endpoints(etcd_tls.endpoint, ca_file=str(etcd_tls.ca_file), timeout=2.0)
     with pytest.raises(Exception, match=TLS_FAILURE) as refused:
-        async with asyncio.timeout(10), EtcdWriter.open(ca_only) as writer:
+        async with asyncio.timeout(10), StateStore.open(ca_only) as writer:
             await writer.get_raw(unique_key)
     assert not isinstance(refused.value, TimeoutError)
     await follow_and_acknowledge(with_client_cert(etcd_tls), etcd_tls, unique_key)
@@ -105,7 +105,7 @@ async def test_a_client_certificate_from_another_ca_is_refused(
         timeout=2.0,
     )
     with pytest.raises(Exception, match=TLS_FAILURE) as refused:
-        async with asyncio.timeout(10), EtcdWriter.open(config) as writer:
+        async with asyncio.timeout(10), StateStore.open(config) as writer:
             await writer.get_raw(unique_key)
     assert not isinstance(refused.value, TimeoutError)
 
@@ -122,7 +122,7 @@ async def test_a_wrong_ca_is_a_clear_error_within_the_timeout(
     )
     # The writer: an exception naming the failed handshake, well before the outer bound.
     with pytest.raises(Exception, match=r"(?i)handshake") as refused:
-        async with asyncio.timeout(config.timeout * 3), EtcdWriter.open(config) as writer:
+        async with asyncio.timeout(config.timeout * 3), StateStore.open(config) as writer:
             await writer.get_raw(unique_key)
     assert not isinstance(refused.value, TimeoutError)
     assert "handshake" in describe_error(refused.value).lower()

@@ -1,4 +1,5 @@
-"""Reading and writing the maintenance key and reading the replicas' acknowledgements (CLI and operator)."""
+"""The store of a maintenance value in etcd: read it, write it, compare and write, delete it, and read the
+replicas' acknowledgements (the CLI and the operator)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from kubemaint.acks import Ack, acks_prefix, decode_ack
 from kubemaint.client import EtcdConfig, connect, kv_of
 from kubemaint.state import MaintenanceState, StateParseError, encode, parse, same_meaning
 
-__all__ = ["EtcdWriter"]
+__all__ = ["StateStore"]
 
 log = logging.getLogger(__name__)
 
 
-class EtcdWriter:
-    """Key-level operations on one etcd client. Revisions are etcd mod revisions (0: the key is missing)."""
+class StateStore:
+    """The maintenance values and acknowledgements behind one etcd client: key-level reads and writes.
+    Revisions are etcd mod revisions (0: the key is missing)."""
 
     def __init__(self, client: Etcd3Client, *, timeout: float = 5.0) -> None:
         self._client = client
@@ -26,7 +28,7 @@ class EtcdWriter:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, config: EtcdConfig) -> AsyncIterator[EtcdWriter]:
+    async def open(cls, config: EtcdConfig) -> AsyncIterator[StateStore]:
         """Connect, yield a writer, close the client."""
         client = await connect(config)
         try:

@@ -1,4 +1,4 @@
-"""EtcdWriter against a real etcd: what the CLI and the operator use to write the key and read acks."""
+"""StateStore against a real etcd: what the CLI and the operator use to write the key and read acks."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import pytest
 from kubemaint.acks import acks_prefix
 from kubemaint.client import EtcdConfig
 from kubemaint.state import OFF, MaintenanceState, StateParseError, same_meaning
-from kubemaint.writer import EtcdWriter
+from kubemaint.store import StateStore
 from kubemaint_devstack.etcd import EtcdServer
 
 
 async def test_put_if_changed_writes_only_a_new_meaning(etcd: EtcdServer, unique_key: str) -> None:
-    async with EtcdWriter.open(EtcdConfig.from_endpoints(etcd.endpoint)) as writer:
+    async with StateStore.open(EtcdConfig.from_endpoints(etcd.endpoint)) as writer:
         assert await writer.get_state(unique_key) == (OFF, 0)
         now = datetime.now(UTC)
         state = MaintenanceState(enabled=True, reason="db", sources=("shop/db",), updated_at=now)
@@ -41,6 +41,6 @@ async def test_list_acks_skips_malformed_entries(etcd: EtcdServer, unique_key: s
     etcd.put(acks_prefix(unique_key) + "good", '{"revision": 5, "maintenance": true, "inFlight": 0}')
     etcd.put(acks_prefix(unique_key) + "bad", "not json")
     etcd.put(unique_key + "-other/acks/x", '{"revision": 1, "maintenance": false}')
-    async with EtcdWriter.open(EtcdConfig.from_endpoints(etcd.endpoint)) as writer:
+    async with StateStore.open(EtcdConfig.from_endpoints(etcd.endpoint)) as writer:
         acks = await writer.list_acks(unique_key)
     assert [(a.instance, a.revision, a.maintenance) for a in acks] == [("good", 5, True)]
