@@ -10,7 +10,7 @@ from kubemaint_operator.events import transition_events
 from kubemaint_operator.gates import GATE_TYPE, PodView, gate_patch, has_gate, serving_decision
 from kubemaint_operator.labels import matches
 from kubemaint_operator.model import LabelSelector, MaintenanceObject, MaintenanceSpec, Requirement
-from kubemaint_operator.status import Observation, build_status, count_replicas, status_patch
+from kubemaint_operator.status import Findings, build_status, count_replicas, status_patch
 from kubemaint_operator.windows import Phase
 
 NOW = datetime(2026, 12, 1, 2, 30, tzinfo=UTC)
@@ -46,7 +46,7 @@ def test_conditions_have_metav1_shape_and_keep_transition_time() -> None:
 
 
 def test_active_status_with_synced_key_gated_pods_and_drained_replicas() -> None:
-    seen = Observation(
+    seen = Findings(
         phase=Phase.ACTIVE, key="/maintenance/users", revision=42,
         replicas=count_replicas([Ack("a", 42, True, 0), Ack("b", 43, True, 0)], 42),
         pods_selected=2, pods_gated=2,
@@ -69,15 +69,15 @@ def test_drained_waits_for_every_live_replica_at_the_current_revision() -> None:
     assert count_replicas(acks, 42).acknowledged == 1
     assert count_replicas(acks, 42).live == 3
     assert count_replicas([Ack("a", 42, True, 2, drained=False)], 42).acknowledged == 0
-    seen = Observation(phase=Phase.ACTIVE, key="/k", revision=42, replicas=count_replicas(acks, 42))
+    seen = Findings(phase=Phase.ACTIVE, key="/k", revision=42, replicas=count_replicas(acks, 42))
     drained = _conditions(build_status(OBJ, seen, {}, NOW))["Drained"]
     assert (drained["status"], drained["reason"]) == ("False", "WaitingForReplicas")
-    none = Observation(phase=Phase.ACTIVE, key="/k", revision=42, replicas=count_replicas([], 42))
+    none = Findings(phase=Phase.ACTIVE, key="/k", revision=42, replicas=count_replicas([], 42))
     assert _conditions(build_status(OBJ, none, {}, NOW))["Drained"]["reason"] == "NoReplicas"
 
 
 def test_etcd_failure_makes_the_object_failed_and_not_ready() -> None:
-    seen = Observation(phase=Phase.ACTIVE, key="/k", etcd_error="UNAVAILABLE: connection refused")
+    seen = Findings(phase=Phase.ACTIVE, key="/k", etcd_error="UNAVAILABLE: connection refused")
     status = build_status(OBJ, seen, {"etcd": {"key": "/k", "revision": 7}}, NOW)
     assert status["phase"] == "Failed"
     assert status["etcd"] == {"key": "/k", "revision": 7}, "the last known revision is kept"
@@ -88,7 +88,7 @@ def test_etcd_failure_makes_the_object_failed_and_not_ready() -> None:
 
 
 def test_scheduled_is_ready_but_not_gating_or_drained() -> None:
-    status = build_status(OBJ, Observation(phase=Phase.SCHEDULED, key="/k", revision=3), {}, NOW)
+    status = build_status(OBJ, Findings(phase=Phase.SCHEDULED, key="/k", revision=3), {}, NOW)
     conditions = _conditions(status)
     assert status["phase"] == "Scheduled"
     assert status["activeSince"] is None
@@ -98,7 +98,7 @@ def test_scheduled_is_ready_but_not_gating_or_drained() -> None:
 
 
 def test_active_since_is_kept_while_active() -> None:
-    seen = Observation(phase=Phase.ACTIVE, key="/k", revision=3)
+    seen = Findings(phase=Phase.ACTIVE, key="/k", revision=3)
     first = build_status(OBJ, seen, {}, NOW)
     again = build_status(OBJ, seen, first, NOW + timedelta(hours=1))
     assert again["activeSince"] == first["activeSince"]
@@ -112,8 +112,8 @@ def test_status_patch_holds_only_changed_fields() -> None:
 
 
 def test_events_on_phase_change_drained_and_all_pods_gated() -> None:
-    before = build_status(OBJ, Observation(phase=Phase.SCHEDULED, key="/k", revision=1), {}, NOW)
-    seen = Observation(
+    before = build_status(OBJ, Findings(phase=Phase.SCHEDULED, key="/k", revision=1), {}, NOW)
+    seen = Findings(
         phase=Phase.ACTIVE, key="/k", revision=2, replicas=count_replicas([Ack("a", 2, True, 0)], 2),
         pods_selected=2, pods_gated=2,
     )  # fmt: skip
@@ -184,13 +184,13 @@ def test_label_selector_matches_like_the_api_server() -> None:
 
 
 def test_active_since_survives_a_brief_etcd_failure() -> None:
-    active = build_status(OBJ, Observation(phase=Phase.ACTIVE, key="/k", revision=3), {}, NOW)
-    broken = Observation(phase=Phase.ACTIVE, key="/k", etcd_error="UNAVAILABLE: connection refused")
+    active = build_status(OBJ, Findings(phase=Phase.ACTIVE, key="/k", revision=3), {}, NOW)
+    broken = Findings(phase=Phase.ACTIVE, key="/k", etcd_error="UNAVAILABLE: connection refused")
     failed = build_status(OBJ, broken, active, NOW + timedelta(minutes=1))
     assert failed["phase"] == "Failed"
     still_failed = build_status(OBJ, broken, failed, NOW + timedelta(minutes=2))
     back = build_status(
-        OBJ, Observation(phase=Phase.ACTIVE, key="/k", revision=4), still_failed, NOW + timedelta(minutes=3)
+        OBJ, Findings(phase=Phase.ACTIVE, key="/k", revision=4), still_failed, NOW + timedelta(minutes=3)
     )
     assert back["phase"] == "Active"
     assert back["activeSince"] == active["activeSince"] == "2026-12-01T02:30:00Z"
@@ -198,26 +198,26 @@ def test_active_since_survives_a_brief_etcd_failure() -> None:
 
 def test_active_since_restarts_when_a_new_activation_meets_an_etcd_failure() -> None:
     done = {"phase": "Completed", "activeSince": "2026-11-30T00:00:00Z"}
-    broken = Observation(phase=Phase.ACTIVE, key="/k", etcd_error="UNAVAILABLE: connection refused")
+    broken = Findings(phase=Phase.ACTIVE, key="/k", etcd_error="UNAVAILABLE: connection refused")
     failed = build_status(OBJ, broken, done, NOW)
     back = build_status(
-        OBJ, Observation(phase=Phase.ACTIVE, key="/k", revision=4), failed, NOW + timedelta(minutes=1)
+        OBJ, Findings(phase=Phase.ACTIVE, key="/k", revision=4), failed, NOW + timedelta(minutes=1)
     )
     assert back["activeSince"] == "2026-12-01T02:30:00Z", "re-enabled now, not at the old activation"
-    ended = build_status(OBJ, Observation(phase=Phase.COMPLETED, key="/k", revision=5), back, NOW)
+    ended = build_status(OBJ, Findings(phase=Phase.COMPLETED, key="/k", revision=5), back, NOW)
     assert ended["activeSince"] == back["activeSince"]
 
 
 def test_acks_that_cannot_be_listed_leave_drained_unknown_not_failed() -> None:
     before = build_status(
         OBJ,
-        Observation(
+        Findings(
             phase=Phase.ACTIVE, key="/k", revision=4, replicas=count_replicas([Ack("a", 4, True, 0)], 4)
         ),
         {},
         NOW,
     )
-    seen = Observation(
+    seen = Findings(
         phase=Phase.ACTIVE, key="/k", revision=4, ack_error="PERMISSION_DENIED: etcdserver: permission denied"
     )
     status = build_status(OBJ, seen, before, NOW + timedelta(minutes=1))

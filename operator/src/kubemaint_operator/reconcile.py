@@ -27,8 +27,8 @@ from kubemaint_operator.gates import PodView, gate_patch, serving_decision
 from kubemaint_operator.kube import ObjectRef
 from kubemaint_operator.labels import matches, selector_of
 from kubemaint_operator.model import MaintenanceObject
-from kubemaint_operator.runtime import Runtime
-from kubemaint_operator.status import Observation, ReplicaCount, build_status, count_replicas, status_patch
+from kubemaint_operator.runtime import OperatorRuntime
+from kubemaint_operator.status import Findings, ReplicaCount, build_status, count_replicas, status_patch
 from kubemaint_operator.targets import EtcdTarget
 from kubemaint_operator.windows import Phase, clock_phase
 
@@ -81,7 +81,9 @@ def _with(
     return [*found, current]
 
 
-async def sync_target(runtime: Runtime, target: EtcdTarget, objects: Iterable[MaintenanceObject]) -> KeySync:
+async def sync_target(
+    runtime: OperatorRuntime, target: EtcdTarget, objects: Iterable[MaintenanceObject]
+) -> KeySync:
     """Write the merge of ``objects`` to the key when the stored meaning differs; return its revision."""
     async with runtime.target_lock(target.identity):
         now = utcnow()
@@ -105,7 +107,7 @@ async def sync_target(runtime: Runtime, target: EtcdTarget, objects: Iterable[Ma
 
 
 async def gate_pods(
-    runtime: Runtime, pods: Iterable[PodView], objects: Iterable[MaintenanceObject]
+    runtime: OperatorRuntime, pods: Iterable[PodView], objects: Iterable[MaintenanceObject]
 ) -> tuple[dict[str, bool], str | None]:
     """Bring every gated pod's condition to what the objects ask; return pod -> serving, and an error."""
     now = utcnow()
@@ -134,7 +136,7 @@ async def gate_pods(
 
 
 async def reconcile_object(
-    runtime: Runtime, body: Mapping[str, Any], indexes: Indexes, *, reason: str
+    runtime: OperatorRuntime, body: Mapping[str, Any], indexes: Indexes, *, reason: str
 ) -> dict[str, Any]:
     """Sync the key, the pods and the status of one object; returns the status now in force."""
     obj = MaintenanceObject.from_body(body)
@@ -151,7 +153,7 @@ async def reconcile_object(
         replicas, ack_error = None, None
         if phase is Phase.ACTIVE and key.revision is not None:
             replicas, ack_error = await _replicas(runtime, target, key.revision)
-        seen = Observation(
+        seen = Findings(
             phase=phase,
             key=target.key,
             revision=key.revision,
@@ -169,7 +171,7 @@ async def reconcile_object(
     return status
 
 
-async def release_object(runtime: Runtime, body: Mapping[str, Any], indexes: Indexes) -> None:
+async def release_object(runtime: OperatorRuntime, body: Mapping[str, Any], indexes: Indexes) -> None:
     """The finalizer's work: end this object's part of the key and of the pods' gates before it goes."""
     obj = replace(MaintenanceObject.from_body(body), deleting=True)
     target = runtime.target_of(obj)
@@ -190,7 +192,7 @@ async def release_object(runtime: Runtime, body: Mapping[str, Any], indexes: Ind
     log.info("released %s: %s at revision %s", obj.source, target.key, key.revision)
 
 
-async def resync_target(runtime: Runtime, obj: MaintenanceObject, indexes: Indexes) -> None:
+async def resync_target(runtime: OperatorRuntime, obj: MaintenanceObject, indexes: Indexes) -> None:
     """Re-merge the key ``obj`` used to write (after its ``spec.etcd`` changed) without it."""
     gone = replace(obj, deleting=True)
     target = runtime.target_of(gone)
@@ -203,7 +205,7 @@ async def resync_target(runtime: Runtime, obj: MaintenanceObject, indexes: Index
 
 
 async def _replicas(
-    runtime: Runtime, target: EtcdTarget, revision: int
+    runtime: OperatorRuntime, target: EtcdTarget, revision: int
 ) -> tuple[ReplicaCount | None, str | None]:
     try:
         acks = await _with_fresh_retry(runtime, target, lambda writer: writer.list_acks(target.key))
@@ -213,10 +215,10 @@ async def _replicas(
 
 
 async def _publish(
-    runtime: Runtime,
+    runtime: OperatorRuntime,
     body: Mapping[str, Any],
     obj: MaintenanceObject,
-    seen: Observation,
+    seen: Findings,
     previous: Mapping[str, Any],
     now: datetime,
 ) -> dict[str, Any]:
@@ -236,7 +238,7 @@ async def _publish(
 
 
 async def _with_fresh_retry(
-    runtime: Runtime, target: EtcdTarget, call: Callable[[StateStore], Awaitable[T]]
+    runtime: OperatorRuntime, target: EtcdTarget, call: Callable[[StateStore], Awaitable[T]]
 ) -> T:
     """Run ``call``; after a failure, once more on a new client (an expired auth token, a stale channel,
     rotated Secret material). A second failure is the caller's to report. Only the writer that failed is

@@ -18,11 +18,11 @@ from kubemaint_operator.published import PublishedStatuses
 from kubemaint_operator.settings import OperatorSettings
 from kubemaint_operator.targets import EtcdTarget, target_of
 
-__all__ = ["Runtime", "runtime_of"]
+__all__ = ["OperatorRuntime", "runtime_of"]
 
 
 @dataclass
-class Runtime:
+class OperatorRuntime:
     """Clients, settings, locks and the status this replica last published per object (by uid)."""
 
     settings: OperatorSettings
@@ -66,9 +66,9 @@ class Runtime:
         await self.kube.close()
 
 
-def runtime_of(memo: Any) -> Runtime:
+def runtime_of(memo: Any) -> OperatorRuntime:
     """The runtime that the startup handler put into the memo."""
     runtime = getattr(memo, "runtime", None)
-    if not isinstance(runtime, Runtime):
+    if not isinstance(runtime, OperatorRuntime):
         raise kopf.PermanentError("the operator runtime is not initialised (startup handler did not run)")
     return runtime

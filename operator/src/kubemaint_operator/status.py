@@ -19,7 +19,7 @@ from kubemaint_operator.conditions import Condition, render_conditions
 from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.windows import Phase
 
-__all__ = ["Observation", "ReplicaCount", "build_status", "count_replicas", "status_patch"]
+__all__ = ["Findings", "ReplicaCount", "build_status", "count_replicas", "status_patch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class ReplicaCount:
 
 
 @dataclass(frozen=True, slots=True)
-class Observation:
+class Findings:
     """What one reconcile found for one object."""
 
     phase: Phase
@@ -58,7 +58,7 @@ def count_replicas(acks: Sequence[Ack], revision: int) -> ReplicaCount:
 
 
 def build_status(
-    obj: MaintenanceObject, seen: Observation, previous: Mapping[str, Any], now: datetime
+    obj: MaintenanceObject, seen: Findings, previous: Mapping[str, Any], now: datetime
 ) -> dict[str, Any]:
     """The whole ``status`` for ``obj``; ``previous`` is the status it has now (for transition times)."""
     phase = Phase.FAILED if seen.etcd_error is not None else seen.phase
@@ -89,7 +89,7 @@ def status_patch(new: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[st
     return {key: value for key, value in new.items() if previous.get(key) != value}
 
 
-def _active_since(seen: Observation, previous: Mapping[str, Any], now: datetime) -> str | None:
+def _active_since(seen: Findings, previous: Mapping[str, Any], now: datetime) -> str | None:
     """When the clock made the maintenance active; an etcd failure in between (``Failed``) does not
     restart it. Outside the window the last value stays (a disabled object that was active is Completed).
     """
@@ -100,7 +100,7 @@ def _active_since(seen: Observation, previous: Mapping[str, Any], now: datetime)
     return since if continuing and since else format_time(now)
 
 
-def _etcd_synced(seen: Observation) -> Condition:
+def _etcd_synced(seen: Findings) -> Condition:
     if seen.etcd_error is not None:
         return Condition("EtcdSynced", False, seen.etcd_reason, f"{seen.key}: {seen.etcd_error}")
     return Condition(
@@ -108,7 +108,7 @@ def _etcd_synced(seen: Observation) -> Condition:
     )
 
 
-def _pods_gated(obj: MaintenanceObject, seen: Observation) -> Condition:
+def _pods_gated(obj: MaintenanceObject, seen: Findings) -> Condition:
     if not obj.spec.gate:
         return Condition(
             "PodsGated", False, "GateDisabled", "readiness.gate is false: pods stay in endpoints"
@@ -123,7 +123,7 @@ def _pods_gated(obj: MaintenanceObject, seen: Observation) -> Condition:
     return Condition("PodsGated", True, "Gated", counts)
 
 
-def _drained(seen: Observation) -> Condition:
+def _drained(seen: Findings) -> Condition:
     if seen.phase is not Phase.ACTIVE or seen.etcd_error is not None:
         return Condition("Drained", False, "NotActive", "the maintenance is not in force")
     if seen.ack_error is not None:
@@ -145,7 +145,7 @@ def _drained(seen: Observation) -> Condition:
 
 
 def _ready(
-    obj: MaintenanceObject, seen: Observation, phase: Phase, etcd: Condition, pods: Condition
+    obj: MaintenanceObject, seen: Findings, phase: Phase, etcd: Condition, pods: Condition
 ) -> Condition:
     if etcd.status is not True:
         return Condition("Ready", False, etcd.reason, etcd.message)
@@ -154,7 +154,7 @@ def _ready(
     return Condition("Ready", True, phase.value, _message(obj, seen, phase))
 
 
-def _message(obj: MaintenanceObject, seen: Observation, phase: Phase) -> str:
+def _message(obj: MaintenanceObject, seen: Findings, phase: Phase) -> str:
     spec = obj.spec
     if phase is Phase.FAILED:
         if seen.etcd_reason == "EtcdUnavailable":

@@ -1,5 +1,5 @@
 """The FastAPI application factory. Nothing is built at import time: :func:`create_app` builds the app
-and its :class:`Runtime` from settings, and the lifespan starts and stops the runtime.
+and its :class:`ServiceRuntime` from settings, and the lifespan starts and stops the runtime.
 
 Middleware, outermost first: request metrics (counts every answer, 503s included), kubemaint's
 maintenance middleware (503 + ``Retry-After``, ``X-Maintenance``, in-flight counting, bypass header), the
@@ -18,7 +18,7 @@ from users_service.body_limit import BodyLimitMiddleware
 from users_service.problems import install_problem_handlers
 from users_service.request_metrics import RequestMetricsMiddleware
 from users_service.routers import debug, ops, users
-from users_service.runtime import Runtime
+from users_service.runtime import ServiceRuntime
 from users_service.settings import Settings
 
 __all__ = ["create_app"]
@@ -32,7 +32,7 @@ A users CRUD service on PostgreSQL that embeds kubemaint: while its etcd key say
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the app for ``settings``; connections are made when the lifespan starts."""
-    runtime = Runtime(settings)
+    runtime = ServiceRuntime(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -9,13 +9,13 @@ from fastapi import Depends, Request
 from users_service.repository import UserRepository
 
 if TYPE_CHECKING:
-    from users_service.runtime import Runtime
+    from users_service.runtime import ServiceRuntime
 
 __all__ = ["Repository", "RuntimeDep"]
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 
 
@@ -24,4 +24,4 @@ def _repository(request: Request) -> UserRepository:
 
 
 Repository = Annotated[UserRepository, Depends(_repository)]
-RuntimeDep = Annotated["Runtime", Depends(_runtime)]
+RuntimeDep = Annotated["ServiceRuntime", Depends(_runtime)]

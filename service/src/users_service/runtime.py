@@ -1,7 +1,7 @@
 """Everything one running service holds, built from :class:`Settings` in :func:`create_app` and started
 and stopped by the app's lifespan: the maintenance manager, the pool handler, the repository, the metrics.
 
-Nothing here connects anywhere when built; :meth:`Runtime.start` does, inside the running loop.
+Nothing here connects anywhere when built; :meth:`ServiceRuntime.start` does, inside the running loop.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from users_service.repository import UserRepository
 from users_service.request_metrics import RequestMetrics
 from users_service.settings import Settings
 
-__all__ = ["Runtime"]
+__all__ = ["ServiceRuntime"]
 
 log = logging.getLogger(__name__)
 
 
-class Runtime:
+class ServiceRuntime:
     """The service's long-lived parts."""
 
     def __init__(self, settings: Settings) -> None:

@@ -14,7 +14,7 @@ from kubemaint_operator import logfilter
 from kubemaint_operator.etcd_clients import EtcdClients
 from kubemaint_operator.kube import GROUP, KubeClient
 from kubemaint_operator.peering_check import PeeringWatch, missing_message
-from kubemaint_operator.runtime import Runtime, runtime_of
+from kubemaint_operator.runtime import OperatorRuntime, runtime_of
 from kubemaint_operator.settings import ConfigurationError, OperatorSettings, load_settings
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -40,7 +40,8 @@ async def start(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logger,
     settings.watching.client_timeout = 330
     kube = await KubeClient.connect()
     material = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="kubemaint-operator-"))
-    runtime = Runtime(settings=config, kube=kube, etcd=EtcdClients(config.etcd_config(), kube, material))
+    etcd = EtcdClients(config.etcd_config(), kube, material)
+    runtime = OperatorRuntime(settings=config, kube=kube, etcd=etcd)
     if not config.standalone:
         runtime.peering = PeeringWatch(
             lambda: _peering_exists(kube, config.peering_name, config.namespaces),
@@ -59,7 +60,7 @@ async def start(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logger,
 @kopf.on.cleanup()
 async def stop(memo: Any, **_: Any) -> None:
     runtime = getattr(memo, "runtime", None)
-    if isinstance(runtime, Runtime):
+    if isinstance(runtime, OperatorRuntime):
         await runtime.close()
 
 
