@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from users_service.problems import PROBLEM_JSON, problem_body
@@ -29,14 +31,15 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        headers = Headers(scope=scope)
+        declared = _content_length(headers)
         if declared is not None:
             if declared > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
                 return
             await self.app(scope, receive, send)
             return
-        if scope["method"] in _NO_BODY and not _is_chunked(scope):
+        if scope["method"] in _NO_BODY and "chunked" not in headers.get("transfer-encoding", "").lower():
             await self.app(scope, receive, send)
             return
         body = bytearray()
@@ -47,53 +50,28 @@ class BodyLimitMiddleware:
                 return
             body += message.get("body", b"")
             if len(body) > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
                 return
             if not message.get("more_body", False):
                 break
         await self.app(scope, _replay({"type": "http.request", "body": bytes(body)}, receive), send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         payload = problem_body(
             413,
             f"the request body is larger than {self.max_bytes} bytes",
             slug="body-too-large",
             extra={"limit": self.max_bytes},
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        refused = Response(payload, status_code=413, media_type=PROBLEM_JSON, headers={"connection": "close"})
+        await refused(scope, receive, send)
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return bytes(value)
-    return None
-
-
-def _content_length(scope: Scope) -> int | None:
-    value = _header(scope, b"content-length")
-    if value is None:
-        return None
+def _content_length(headers: Headers) -> int | None:
     try:
-        return int(value)
-    except ValueError:
+        return int(headers["content-length"])
+    except (KeyError, ValueError):
         return None
-
-
-def _is_chunked(scope: Scope) -> bool:
-    value = _header(scope, b"transfer-encoding")
-    return value is not None and b"chunked" in value.lower()
 
 
 def _replay(first: Message, receive: Receive) -> Receive:
