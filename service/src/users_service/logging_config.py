@@ -6,42 +6,34 @@ Configured once, by :func:`configure_logging`, from ``LOG_LEVEL`` and ``LOG_FORM
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Literal
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter as _JsonLinesFormatter
 
 __all__ = ["JsonFormatter", "configure_logging"]
 
-# Attributes every LogRecord has; anything else was passed with ``extra=`` and is emitted as a field.
-_STANDARD_ATTRIBUTES: Final = frozenset(
-    {
-        *vars(logging.LogRecord("", 0, "", 0, "", None, None)),
-        "message",
-        "asctime",
-        "taskName",
-        "color_message",
-    }
-)
+
+_RENAMED = {"asctime": "time", "levelname": "level", "name": "logger", "exc_info": "exception"}
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ``time``, ``level``, ``logger``, ``message``, extras, ``exception``."""
+class JsonFormatter(_JsonLinesFormatter):
+    """One JSON object per line (python-json-logger): ``time`` (UTC, ISO 8601), ``level``, ``logger``,
+    ``message``, the ``extra=`` fields, and ``exception``. uvicorn's ``color_message`` is left out."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        document: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for name, value in vars(record).items():
-            if name not in _STANDARD_ATTRIBUTES and not name.startswith("_"):
-                document[name] = value
-        if record.exc_info:
-            document["exception"] = self.formatException(record.exc_info)
-        return json.dumps(document, default=str, ensure_ascii=False)
+    def __init__(self) -> None:
+        super().__init__(
+            ["asctime", "levelname", "name", "message"],
+            rename_fields=_RENAMED,
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],
+            json_ensure_ascii=False,
+        )
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
 
 
 def configure_logging(level: str, fmt: Literal["json", "console"]) -> None:
