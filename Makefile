@@ -22,8 +22,8 @@ test: ## The whole test suite (what CI runs): installs, lints, type-checks, chec
 	scripts/test.sh
 
 .PHONY: lint
-lint: ## ruff, mypy (strict) and the layering contracts only
-	uv run ruff check . && uv run ruff format --check . && uv run mypy && uv run lint-imports
+lint: ## The static checks of make test, no pytest: ruff, mypy (strict), layering, CRD copies, chart scan
+	scripts/lint.sh
 
 .PHONY: fmt
 fmt: ## Format and auto-fix with ruff
