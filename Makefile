@@ -63,6 +63,10 @@ node-demo: ## The stack on real pods: make node-up, the images by buildah, helm 
 node-down: ## Stop the node, its control plane and etcd; the host is left as it was
 	uv run devstack --dir .run/node down
 
+.PHONY: chart-docs
+chart-docs: ## Regenerate the charts' READMEs (values tables) with helm-docs from values.yaml's `# --` comments
+	scripts/build-tools.sh helm-docs && scripts/chart-docs.sh
+
 .PHONY: crds
 crds: ## Copy the CRD from k8s/base/crd/ into the operator chart
 	scripts/crd-sync.sh

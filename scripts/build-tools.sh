@@ -5,7 +5,7 @@
 # built at the pinned version (its stamp bin/.NAME.version) is reused: only the first run pays the build.
 # Nothing is ever downloaded from a release site: everything comes from the Go module proxy.
 #
-# Usage: scripts/build-tools.sh [etcd] [helm] [k8s] [node] [coredns] [tilt]   (no argument: etcd helm k8s)
+# Usage: scripts/build-tools.sh [etcd] [helm] [helm-docs] [k8s] [node] [coredns] [tilt]   (no argument: etcd helm k8s)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=$("$root/scripts/cache-dir.sh")
@@ -93,6 +93,15 @@ build_coredns() {
   mark coredns "$v"
 }
 
+build_helm_docs() {
+  local v; v=$(awk '$1 == "github.com/norwoodj/helm-docs" {print $2}' "$root/tools/helm-docs/go.mod")
+  if built helm-docs "$v"; then return; fi
+  log "building helm-docs $v"
+  (cd "$root/tools/helm-docs" && go build -trimpath -ldflags "-s -w" -o "$bin/helm-docs" \
+      github.com/norwoodj/helm-docs/cmd/helm-docs)
+  mark helm-docs "$v"
+}
+
 build_tilt() {
   # The stamp names the build, not only the version: this one embeds tools/tilt/web/index.html.
   local stamp="$TILT_VERSION+page-$(sha256sum "$root/tools/tilt/web/index.html" | cut -c1-12)"
@@ -121,7 +130,8 @@ targets=("$@")
 for t in "${targets[@]}"; do
   case $t in
     etcd|helm|k8s|node|coredns|tilt) timed "build_$t" ;;
-    *) echo "build-tools.sh: unknown tool '$t' (etcd, helm, k8s, node, coredns, tilt)" >&2; exit 2 ;;
+    helm-docs) timed build_helm_docs ;;
+    *) echo "build-tools.sh: unknown tool '$t' (etcd, helm, helm-docs, k8s, node, coredns, tilt)" >&2; exit 2 ;;
   esac
 done
 log "tools are in $bin"

@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export PATH="$("$root/scripts/cache-dir.sh")/bin:$HOME/.local/bin:$PATH"
 
-scripts/bootstrap.sh etcd helm k8s node tilt
+scripts/bootstrap.sh etcd helm helm-docs k8s node tilt
 
 scripts/lint.sh
 echo "== pytest"
