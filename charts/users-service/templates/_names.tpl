@@ -40,3 +40,12 @@
 {{- define "users-service.passwordFile" -}}
 /etc/kubemaint/db/password
 {{- end }}
+
+{{/* The pods' ServiceAccount: the chart's (fullname unless named) or, without one, the named or "default". */}}
+{{- define "users-service.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "users-service.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
