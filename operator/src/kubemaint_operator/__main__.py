@@ -27,7 +27,7 @@ def main() -> None:
     try:
         settings = load_settings()
     except ConfigurationError as exc:
-        sys.stderr.write(f"kubemaint-operator: {exc}\n")
+        sys.stderr.write(f"kubemaint-operator: invalid configuration: {exc}\n")
         raise SystemExit(2) from None
     configure_logging(settings)
     kopf.run(

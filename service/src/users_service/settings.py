@@ -1,8 +1,9 @@
-"""The service's configuration: one pydantic-settings class, read from the environment only.
+"""The service's configuration: its own fields on the library's settings base (:mod:`kubemaint.settings`:
+environment only, one line naming a bad variable, secrets never shown; the ``ETCD_*``, ``LOG_LEVEL`` and
+``LOG_FORMAT`` variables are the base's).
 
-Every variable of DESIGN.md ("The users service", Configuration) is a field here; the field name upper-cased
-is the variable. :func:`load_settings` turns a validation failure into :class:`ConfigurationError`, whose
-message is one line naming the variable, never showing a secret's value.
+Every variable of DESIGN.md ("The users service", Configuration) is a field here or in the base; the field
+name upper-cased is the variable.
 
 A few variables beyond DESIGN.md's list, each with a safe default:
 
@@ -24,21 +25,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, Self
+from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
-from kubemaint.client import EtcdConfig, parse_endpoints
-from kubemaint.config_errors import describe_errors
+from kubemaint.settings import ConfigurationError, EtcdSettings
 from kubemaint.state import key_for
-from pydantic import (
-    BeforeValidator,
-    Field,
-    PrivateAttr,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 __all__ = ["ConfigurationError", "Settings", "load_settings"]
 
@@ -58,26 +49,20 @@ def _duration_seconds(value: object) -> object:
     return number / 1000 if unit == "ms" else number * 60 if unit == "m" else number
 
 
-def _upper(value: object) -> object:
-    return value.strip().upper() if isinstance(value, str) else value
-
-
 def _lower(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
 
 Seconds = Annotated[float, BeforeValidator(_duration_seconds), Field(ge=0, le=3600)]
-LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)]
-LogFormat = Annotated[Literal["json", "console"], BeforeValidator(_lower)]
 LossPolicyName = Annotated[Literal["last-known", "open", "closed"], BeforeValidator(_lower)]
 PoolSize = Annotated[int, Field(ge=0, le=1000)]
 
 
-class Settings(BaseSettings):
+class Settings(EtcdSettings):
     """The whole configuration of one ``users-service`` process."""
 
-    model_config = SettingsConfigDict(
-        case_sensitive=False, extra="ignore", frozen=True, env_ignore_empty=True
+    SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"db_password", "etcd_password", "maintenance_bypass_secret"}
     )
 
     db_host: str = Field(default="localhost", min_length=1)
@@ -90,13 +75,6 @@ class Settings(BaseSettings):
     db_pool_max: Annotated[int, Field(ge=1, le=1000)] = 10
     db_pool_maintenance_max: Annotated[int, Field(ge=1, le=1000)] = 1
     db_pool_readonly_max: Annotated[int, Field(ge=1, le=1000)] | None = None
-
-    etcd_endpoints: str = "http://127.0.0.1:2379"
-    etcd_ca_file: Path | None = None
-    etcd_cert_file: Path | None = None
-    etcd_key_file: Path | None = None
-    etcd_username: str | None = None
-    etcd_password: SecretStr | None = None
 
     service_name: str = "users-service"
     maintenance_key: str | None = None
@@ -111,31 +89,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8081, ge=1, le=65535)
     instance_name: str | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
-    log_level: LogLevel = "INFO"
-    log_format: LogFormat = "json"
     users_service_debug_slow: bool = False
 
     # The password read from DB_PASSWORD_FILE at validation time, so that an unreadable file fails start-up
     # (one line, exit 2) instead of the first connection attempt.
     _file_password: SecretStr | None = PrivateAttr(default=None)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Environment only (plus keyword arguments, for tests): no .env file, no secrets directory."""
-        return init_settings, env_settings
-
-    @field_validator("etcd_endpoints")
-    @classmethod
-    def _check_endpoints(cls, value: str) -> str:
-        """Read by the client's own parser, so a value accepted here is one the client takes."""
-        return ",".join(str(endpoint) for endpoint in parse_endpoints(value))
 
     @field_validator("service_name")
     @classmethod
@@ -151,17 +109,10 @@ class Settings(BaseSettings):
             raise ValueError("must be a non-empty etcd key without surrounding space")
         return value
 
-    @field_validator("etcd_username", "instance_name")
+    @field_validator("instance_name")
     @classmethod
-    def _empty_is_unset(cls, value: str | None) -> str | None:
+    def _no_instance_name(cls, value: str | None) -> str | None:
         return value or None
-
-    @field_validator("etcd_ca_file", "etcd_cert_file", "etcd_key_file")
-    @classmethod
-    def _readable_file(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"{str(value)!r} is not a readable file")
-        return value
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Self:
@@ -186,18 +137,6 @@ class Settings(BaseSettings):
                 f"DB_POOL_READONLY_MAX ({self.db_pool_readonly_max}) must not exceed "
                 f"DB_POOL_MAX ({self.db_pool_max})"
             )
-        if "https://" in self.etcd_endpoints and self.etcd_ca_file is None:
-            raise ValueError("ETCD_CA_FILE must be set for https:// ETCD_ENDPOINTS")
-        if self.etcd_cert_file is not None and self.etcd_ca_file is None:
-            raise ValueError("ETCD_CA_FILE must be set with ETCD_CERT_FILE")
-        if (self.etcd_cert_file is None) != (self.etcd_key_file is None):
-            raise ValueError("ETCD_CERT_FILE and ETCD_KEY_FILE must be set together")
-        if (self.etcd_username is None) != (self.etcd_password is None):
-            raise ValueError("ETCD_USERNAME and ETCD_PASSWORD must be set together")
-        try:
-            self.etcd_config()
-        except ValueError as exc:
-            raise ValueError(f"ETCD_ENDPOINTS / ETCD_*_FILE: {exc}") from None
         secret = self.maintenance_bypass_secret
         if secret is not None and 0 < len(secret.get_secret_value()) < 16:
             raise ValueError("MAINTENANCE_BYPASS_SECRET must be at least 16 characters (or unset)")
@@ -207,17 +146,6 @@ class Settings(BaseSettings):
     def key(self) -> str:
         """The etcd key watched: ``MAINTENANCE_KEY``, default ``/maintenance/<SERVICE_NAME>``."""
         return self.maintenance_key or key_for(self.service_name)
-
-    def etcd_config(self) -> EtcdConfig:
-        """The etcd connection settings, built by the library from these variables."""
-        return EtcdConfig.from_endpoints(
-            self.etcd_endpoints,
-            ca_file=str(self.etcd_ca_file) if self.etcd_ca_file else None,
-            cert_file=str(self.etcd_cert_file) if self.etcd_cert_file else None,
-            key_file=str(self.etcd_key_file) if self.etcd_key_file else None,
-            username=self.etcd_username,
-            password=self.etcd_password.get_secret_value() if self.etcd_password else None,
-        )
 
     @property
     def bypass_secret(self) -> str | None:
@@ -264,42 +192,7 @@ def _read_password_file(path: Path) -> str:
     return password
 
 
-class _MappingSettings(Settings):
-    """:class:`Settings` read from a given mapping only (tests), never from ``os.environ``."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
-class ConfigurationError(Exception):
-    """A bad environment variable; ``str()`` is one line naming it."""
-
-
-_SECRET_FIELDS: Final = frozenset({"db_password", "etcd_password", "maintenance_bypass_secret"})
-
-
-def _describe(error: ValidationError) -> str:
-    return describe_errors(error.errors(include_url=False), _SECRET_FIELDS)
-
-
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Read and validate the configuration; raise :class:`ConfigurationError` with one clear line.
-
-    ``environ`` replaces the process environment (for tests); by default ``os.environ`` is read.
-    """
-    try:
-        if environ is None:
-            return Settings()
-        names = set(Settings.model_fields)
-        values = {k.lower(): v for k, v in environ.items() if k.lower() in names and v != ""}
-        return _MappingSettings.model_validate(values)
-    except ValidationError as error:
-        raise ConfigurationError(_describe(error)) from None
+    """Read and validate the configuration (``environ`` replaces the process environment, for tests);
+    raise :class:`ConfigurationError` with one line naming the variable."""
+    return Settings.load(environ)

@@ -28,7 +28,7 @@ async def start(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logger,
         try:
             config = load_settings()
         except ConfigurationError as exc:
-            raise kopf.PermanentError(str(exc)) from None
+            raise kopf.PermanentError(f"invalid configuration: {exc}") from None
     logfilter.install()
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
