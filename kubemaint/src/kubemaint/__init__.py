@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from kubemaint.acks import Ack
     from kubemaint.client import EtcdConfig, connect
-    from kubemaint.manager import Handler, Manager, ManagerConfig, default_instance, start_with_etcd
+    from kubemaint.handler import Handler
+    from kubemaint.manager import Manager, ManagerConfig, default_instance, start_with_etcd
     from kubemaint.policy import LossPolicy
     from kubemaint.source import EtcdSource, Observation
     from kubemaint.state import OFF, MaintenanceState, Mode, StateParseError, encode, key_for, merge, parse
@@ -24,7 +25,7 @@ _HOMES = {
     "Ack": "acks",
     "EtcdConfig": "client",
     "connect": "client",
-    "Handler": "manager",
+    "Handler": "handler",
     "Manager": "manager",
     "ManagerConfig": "manager",
     "default_instance": "manager",

@@ -39,7 +39,7 @@ from kubemaint.policy import LossPolicy, Target, Transition, next_deadline, targ
 from kubemaint.source import EtcdSource, Observation
 from kubemaint.state import OFF, MaintenanceState, Mode, format_time
 
-__all__ = ["Handler", "Manager", "ManagerConfig", "default_instance", "start_with_etcd"]
+__all__ = ["Manager", "ManagerConfig", "default_instance", "start_with_etcd"]
 
 log = logging.getLogger(__name__)
 
