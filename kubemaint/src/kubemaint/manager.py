@@ -344,6 +344,13 @@ class Manager:
             self._recheck = True  # and the loop applies it fully once this transition is done
             self._wake.clear()
 
+    async def reapply(self, handler: Handler) -> None:
+        """Bring ``handler`` to the state already applied to every handler: for one whose resource came
+        up after that transition (a pool opened once the database answered). ``on_start`` in maintenance,
+        nothing otherwise; a failure is recorded like a transition's."""
+        if self._applied.enabled:
+            await self._call(handler, "on_start", self._applied)
+
     def _still_wanted(self, state: MaintenanceState) -> bool:
         target = self._target().state
         return target.enabled and target.mode is state.mode

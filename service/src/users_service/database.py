@@ -1,38 +1,23 @@
-"""The service's view of its database: connections from the kubemaint :class:`PoolHandler`, a 503 when
-the pool is not open yet (the database was unreachable at start-up), and the start-up bootstrap.
-
-Bootstrap: open the pool and create the schema. The first attempt runs during start-up, so a healthy
-service is ready before it serves; if the database is unreachable then (it may be down for the very
-maintenance this replica starts in), start-up goes on and the bootstrap keeps retrying in the background
-(back-off capped at :data:`RETRY_CAP` seconds). Until it succeeds ``/readyz`` says not ready and ``/users``
-answers 503. Refused credentials or a missing database are configuration errors: start-up fails at once,
-with a log line naming the variables.
+"""The service's view of its database: connections from the kubemaint :class:`PoolHandler`, and a 503
+while the pool is not open yet (the database was unreachable at start-up: see :mod:`users_service.bootstrap`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
 import asyncpg
 from kubemaint.pgpool import PoolHandler
-from kubemaint.state import MaintenanceState
 
-from users_service.problems import database_unavailable, is_database_unavailable
-from users_service.schema import ensure_schema
+from users_service.problems import database_unavailable
 
-__all__ = ["Database", "check_credentials"]
-
-log = logging.getLogger(__name__)
+__all__ = ["CONNECT_TIMEOUT", "Database", "check_credentials"]
 
 ACQUIRE_TIMEOUT: Final = 10.0
-FIRST_ATTEMPT_TIMEOUT: Final = 10.0
-RETRY_START: Final = 0.5
-RETRY_CAP: Final = 5.0
+CONNECT_TIMEOUT: Final = 10.0
+"""Seconds a first connection (the credentials check, the bootstrap's first attempt) may take."""
 
 
 async def check_credentials(params: dict[str, Any]) -> str | None:
@@ -40,10 +25,10 @@ async def check_credentials(params: dict[str, Any]) -> str | None:
 
     Refused credentials or a missing database are configuration errors and end start-up (exit code 2)
     before uvicorn starts, so the operator reads one line instead of a lifespan traceback. An unreachable
-    server is not: the service starts and keeps trying (see :class:`Database`).
+    server is not: the service starts and keeps trying (:class:`users_service.bootstrap.Bootstrap`).
     """
     try:
-        connection = await asyncpg.connect(**params, timeout=FIRST_ATTEMPT_TIMEOUT)
+        connection = await asyncpg.connect(**params, timeout=CONNECT_TIMEOUT)
     except asyncpg.InvalidAuthorizationSpecificationError as exc:
         return f"DB_USER / DB_PASSWORD: the database refused them ({type(exc).__name__})"
     except asyncpg.InvalidCatalogNameError:
@@ -55,83 +40,25 @@ async def check_credentials(params: dict[str, Any]) -> str | None:
 
 
 class Database:
-    """Lends connections (:meth:`acquire`) and owns the bootstrap task."""
+    """Lends connections (:meth:`acquire`) once the pool is open; 503 before that."""
 
-    def __init__(self, pool: PoolHandler, *, seed: bool, state: Callable[[], MaintenanceState]) -> None:
+    def __init__(self, pool: PoolHandler) -> None:
         self.pool = pool
-        self._seed = seed
-        self._state = state
-        self._opened = False
-        self.schema_ready = False
-        self.last_error: str | None = None
-        self._task: asyncio.Task[None] | None = None
+        self.opened = False
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
-        if not self._opened:
+        if not self.opened:
             raise database_unavailable("the database has not been reached yet, try again later")
         async with self.pool.acquire(wait=ACQUIRE_TIMEOUT) as connection:
             yield connection  # type: ignore[misc]  # a pool proxy: the Connection API, for callers
 
-    async def start(self) -> None:
-        """Bootstrap now if the database answers in time, else keep trying in the background."""
-        try:
-            async with asyncio.timeout(FIRST_ATTEMPT_TIMEOUT):
-                await self._bootstrap()
-            return
-        except asyncpg.InvalidAuthorizationSpecificationError as exc:
-            log.error("the database refused DB_USER / DB_PASSWORD: %s", exc)
-            raise
-        except asyncpg.InvalidCatalogNameError as exc:
-            log.error("DB_NAME names no database on the server: %s", exc)
-            raise
-        except Exception as exc:
-            if not (is_database_unavailable(exc) or isinstance(exc, TimeoutError)):
-                raise
-            self._failed(exc)
-        log.warning("starting without the database; retrying in the background: %s", self.last_error)
-        self._task = asyncio.create_task(self._retry(), name="database bootstrap")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._opened:
-            await self.pool.close()
-            self._opened = False
-
-    async def _retry(self) -> None:
-        delay = RETRY_START
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                await self._bootstrap()
-            except Exception as exc:
-                if not (is_database_unavailable(exc) or isinstance(exc, TimeoutError)):
-                    log.exception("database bootstrap failed")
-                self._failed(exc)
-                delay = min(delay * 2, RETRY_CAP)
-            else:
-                log.info("database reached: schema ready")
-                return
-
-    async def _bootstrap(self) -> None:
-        if not self._opened:
+    async def open(self) -> None:
+        if not self.opened:
             await self.pool.open()
-            self._opened = True
-            state = self._state()
-            if state.enabled:
-                # The manager's on_start found no pool to shrink while the database was away.
-                await self.pool.on_start(state)
-        async with self.pool.acquire(wait=ACQUIRE_TIMEOUT) as connection:
-            await ensure_schema(connection, seed=self._seed)  # type: ignore[arg-type]
-        self.schema_ready = True
-        self.last_error = None
+            self.opened = True
 
-    def _failed(self, exc: BaseException) -> None:
-        message = f"{type(exc).__name__}: {exc}"
-        if message != self.last_error:
-            log.warning("database bootstrap: %s", message)
-        self.last_error = message
+    async def close(self) -> None:
+        if self.opened:
+            await self.pool.close()
+            self.opened = False

@@ -13,6 +13,7 @@ from kubemaint.pgpool import PoolHandler
 from kubemaint.policy import LossPolicy
 from prometheus_client import CollectorRegistry
 
+from users_service.bootstrap import Bootstrap
 from users_service.database import Database
 from users_service.maintenance_metrics import MaintenanceCollector
 from users_service.repository import UserRepository
@@ -51,21 +52,24 @@ class ServiceRuntime:
             server_settings={"application_name": f"{settings.service_name}/{self.instance}"[:63]},
         )
         self.manager.register(self.pool)
-        self.database = Database(self.pool, seed=settings.seed_sample_data, state=lambda: self.manager.state)
+        self.database = Database(self.pool)
+        self.bootstrap = Bootstrap(
+            self.database, seed=settings.seed_sample_data, after_open=lambda: self.manager.reapply(self.pool)
+        )
         self.users = UserRepository(self.database)
         self.registry = CollectorRegistry()
         self.request_metrics = RequestMetrics(self.registry)
         self.registry.register(
-            MaintenanceCollector(self.manager, self.pool, lambda: self.database.schema_ready)
+            MaintenanceCollector(self.manager, self.pool, lambda: self.bootstrap.schema_ready)
         )
 
     @property
     def schema_ready(self) -> bool:
-        return self.database.schema_ready
+        return self.bootstrap.schema_ready
 
     async def start(self) -> None:
         """Open the pool and create the schema (or keep trying), then read the maintenance key."""
-        await self.database.start()
+        await self.bootstrap.start()
         await self.manager.start()
         state = self.manager.state
         log.info(
@@ -80,7 +84,8 @@ class ServiceRuntime:
     async def stop(self) -> None:
         """Stop following etcd (the ack goes), then close the pool."""
         await self.manager.stop()
-        await self.database.stop()
+        await self.bootstrap.stop()
+        await self.database.close()
         log.info("users-service stopped: pool closed")
 
     def stats(self) -> dict[str, object]:
@@ -93,6 +98,6 @@ class ServiceRuntime:
             "pool": self.pool.stats(),
             "inFlight": self.manager.in_flight.count,
             "transitions": self.manager.transitions,
-            "schemaReady": self.database.schema_ready,
-            "databaseError": self.database.last_error,
+            "schemaReady": self.bootstrap.schema_ready,
+            "databaseError": self.bootstrap.last_error,
         }

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.postgres import PostgresServer
 from kubemaint_devstack.process import free_port
 
@@ -242,3 +245,41 @@ async def test_operations_endpoints(client: httpx.AsyncClient) -> None:
 async def test_unknown_paths_and_methods_are_problems(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/nope"), 404)
     assert_problem(await client.patch("/users/1", json={}), 405)
+
+
+async def test_a_pool_opened_late_during_a_maintenance_is_shrunk_like_the_others(
+    start_app, postgres: PostgresServer, etcd: EtcdServer, unique_key: str
+) -> None:
+    """The database answers only after start-up, while a maintenance is on: the bootstrap asks the manager
+    to re-apply its state to the pool it just opened (Manager.reapply), so the pool is at its maintenance
+    size, as if it had been open at the transition."""
+    etcd.put(unique_key, "true")
+    port = free_port()
+    forward: asyncio.Server | None = None
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def relay(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(postgres.host, postgres.port)
+        await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w))
+
+    try:
+        async with start_app(DB_HOST="127.0.0.1", DB_PORT=str(port), DB_POOL_MAINTENANCE_MAX="1") as client:
+            assert (await client.get("/stats")).json()["schemaReady"] is False
+            forward = await asyncio.start_server(relay, "127.0.0.1", port)  # the database comes up
+            for _ in range(200):
+                stats = (await client.get("/stats")).json()
+                if stats["schemaReady"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert stats["schemaReady"], stats
+            assert stats["maintenance"]["maintenance"] is True, stats["maintenance"]
+            assert stats["pool"]["max"] == 1, f"the late pool was not shrunk: {stats['pool']}"
+    finally:
+        if forward is not None:
+            forward.close()
