@@ -5,6 +5,7 @@ the running pod by live update, without a new pod."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -97,8 +98,11 @@ def test_a_python_edit_reaches_the_running_pod_by_live_update(
             env=tilt_env, capture_output=True, text=True, timeout=700, check=False,
         )  # fmt: skip
         assert wait.returncode == 0, wait.stderr
-        pod = _kubectl(node_cluster, "get", "pods", "-l", "app.kubernetes.io/name=users-service",
-                       "-o", "jsonpath={.items[0].metadata.name}")  # fmt: skip
+        # tilt up built and deployed anew: the pod of the tilt ci run may still be on its way out.
+        _kubectl(node_cluster, "rollout", "status", SERVICE, "--timeout=300s")
+        pods = json.loads(_kubectl(node_cluster, "get", "pods", "-l", "app.kubernetes.io/name=users-service",
+                                   "-o", "json"))["items"]  # fmt: skip
+        (pod,) = [p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")]
         mark = secrets.token_hex(4)
         module = checkout / "service" / "src" / "users_service" / "__init__.py"
         module.write_text(module.read_text() + f'\nLIVE_UPDATE_MARK = "{mark}"\n')
