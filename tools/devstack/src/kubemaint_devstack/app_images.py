@@ -20,7 +20,6 @@ second run with nothing changed takes seconds.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -178,6 +177,10 @@ def _buildah(storage: Path, *args: str | os.PathLike[str], timeout: float = 1800
          *args, env=env, timeout=timeout)  # fmt: skip
 
 
+_PULLED: set[Path] = set()
+"""The base archives this process has put into buildah's storage already."""
+
+
 def build_image(
     dockerfile: Path, context: Path, ref: str, out: Path, build_args: dict[str, str] | None = None
 ) -> Path:
@@ -188,9 +191,10 @@ def build_image(
     base = python_base()
     uv_ref, uv_archive = uv_image()
     storage = _images_dir() / "buildah"
-    # The local archives go into buildah's own storage (cheap when they are there already).
-    _buildah(storage, "pull", "--quiet", f"oci-archive:{base}")
-    _buildah(storage, "pull", "--quiet", f"oci-archive:{uv_archive}")
+    for archive in (base, uv_archive):  # the local archives into buildah's own storage, once per process
+        if archive not in _PULLED:
+            _buildah(storage, "pull", "--quiet", f"oci-archive:{archive}")
+            _PULLED.add(archive)
     args = {"PYTHON_IMAGE": PYTHON_BASE, "UV_IMAGE": uv_ref, "BASE_IMAGE": PYTHON_BASE, **(build_args or {})}
     _buildah(storage, "bud", "--pull-never", "--network", "host", "--layers",
              *(f"--build-arg={key}={value}" for key, value in args.items()),
@@ -217,9 +221,6 @@ def build_app_images(log: object = print) -> dict[str, Path]:
                     older.unlink()
         built[image.ref] = out
     built[ETCD] = etcd_image()
-    (_images_dir() / "app-images.json").write_text(
-        json.dumps({k: str(v) for k, v in built.items()}, indent=2)
-    )
     return built
 
 
