@@ -88,12 +88,20 @@ class Stack:
     def selector(self) -> str:
         return f"app.kubernetes.io/instance={self.release},app.kubernetes.io/name=users-service"
 
+    def kubectl_argv(self, *args: str) -> list[str]:
+        """A kubectl command line for this cluster and namespace."""
+        return [str(find_tool("kubectl", prefer_cache=True)), "--kubeconfig", str(self.kubeconfig),
+                "--namespace", self.namespace, *args]  # fmt: skip
+
+    def run_kubectl(
+        self, *args: str, input: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """kubectl whose failure the caller looks at (a refusal it expects)."""
+        return subprocess.run(self.kubectl_argv(*args), input=input, capture_output=True, text=True,
+                              timeout=timeout, check=False)  # fmt: skip
+
     def kubectl(self, *args: str, input: str | None = None, timeout: float = 120) -> str:
-        result = subprocess.run(
-            [find_tool("kubectl", prefer_cache=True), "--kubeconfig", str(self.kubeconfig),
-             "--namespace", self.namespace, *args],
-            input=input, capture_output=True, text=True, timeout=timeout, check=False,
-        )  # fmt: skip
+        result = self.run_kubectl(*args, input=input, timeout=timeout)
         assert result.returncode == 0, f"kubectl {' '.join(args)}:\n{result.stderr}"
         return result.stdout
 
@@ -147,8 +155,7 @@ class Stack:
         """``kubectl port-forward svc/<release>-users-service``; yields the local base URL."""
         port = free_port()
         forward = subprocess.Popen(
-            [find_tool("kubectl", prefer_cache=True), "--kubeconfig", str(self.kubeconfig), "-n",
-             self.namespace, "port-forward", f"svc/{self.service}", f"{port}:{SERVICE_PORT}"],
+            self.kubectl_argv("port-forward", f"svc/{self.service}", f"{port}:{SERVICE_PORT}"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
@@ -195,9 +202,8 @@ class Stack:
         """GETs through the ClusterIP from the client pod for as long as the block runs; the dict it yields
         is filled with ``counts`` (2xx, 503+retry-after, other) and the first ``errors`` at the end."""
         loop = subprocess.Popen(
-            [find_tool("kubectl", prefer_cache=True), "--kubeconfig", str(self.kubeconfig), "-n",
-             self.namespace, "exec", "-i", CLIENT, "--", "python", "-c", _CLIENT_SCRIPT,
-             self.cluster_url(path), "loop", str(pause)],
+            self.kubectl_argv("exec", "-i", CLIENT, "--", "python", "-c", _CLIENT_SCRIPT,
+                              self.cluster_url(path), "loop", str(pause)),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         result: dict[str, Any] = {}

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 from e2ekit import GATE, STACK, Stack, conditions, request, wait_for
-from kubemaint_devstack.tools import find_tool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
@@ -209,11 +208,8 @@ def test_helm_upgrade_rolls_the_service_without_a_failed_request_and_the_pdb_hol
 def _evict(stack: Stack, pod: str) -> subprocess.CompletedProcess[str]:
     eviction = json.dumps({"apiVersion": "policy/v1", "kind": "Eviction",
                            "metadata": {"name": pod, "namespace": stack.namespace}})  # fmt: skip
-    return subprocess.run(
-        [find_tool("kubectl", prefer_cache=True), "--kubeconfig", str(stack.kubeconfig), "create", "--raw",
-         f"/api/v1/namespaces/{stack.namespace}/pods/{pod}/eviction", "-f", "-"],
-        input=eviction, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    return stack.run_kubectl("create", "--raw", f"/api/v1/namespaces/{stack.namespace}/pods/{pod}/eviction",
+                             "-f", "-", input=eviction, timeout=60)  # fmt: skip
 
 
 def test_helm_uninstall_leaves_only_what_the_charts_keep(stack: Stack) -> None:
