@@ -16,6 +16,7 @@ from etcd3aio import Etcd3Client
 
 from kubemaint.acks import Ack, encode_ack
 from kubemaint.client import EtcdConfig, connect, describe_error, kv_of, lease_of
+from kubemaint.tasks import cancel_and_wait
 
 __all__ = ["AckPublisher"]
 
@@ -68,10 +69,7 @@ class AckPublisher:
     async def stop(self) -> None:
         """Stop renewing and revoke the lease, so the acknowledgement disappears now."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         client, lease_id = self._client, self._lease_id
         self._client, self._lease_id = None, None
         if client is not None:

@@ -38,6 +38,7 @@ from kubemaint.inflight import InFlight
 from kubemaint.policy import LossPolicy, Target, Transition, next_deadline, target_state, transition_between
 from kubemaint.source import EtcdSource, Observation
 from kubemaint.state import OFF, MaintenanceState, Mode, format_time
+from kubemaint.tasks import cancel_and_wait
 
 __all__ = ["Manager", "ManagerConfig", "default_instance", "start_with_etcd"]
 
@@ -165,10 +166,7 @@ class Manager:
         """Stop following etcd and remove this replica's acknowledgement. Handlers are left as they are."""
         task, self._task = self._task, None
         for running in (task, self._late_drain):
-            if running is not None:
-                running.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await running
+            await cancel_and_wait(running)
         self._late_drain = None
         await self._etcd.stop()
         if self._acks is not None:

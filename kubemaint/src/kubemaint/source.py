@@ -34,6 +34,7 @@ from etcd3aio import Etcd3Client
 
 from kubemaint.client import EtcdConfig, connect, describe_error, kv_of, watch_of
 from kubemaint.state import MaintenanceState, StateParseError, parse
+from kubemaint.tasks import cancel_and_wait
 
 __all__ = ["EtcdSource", "Observation"]
 
@@ -123,10 +124,7 @@ class EtcdSource:
     async def stop(self) -> None:
         """Stop following; the client is closed."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self._set_connected(False)
 
     def stats(self) -> dict[str, object]:

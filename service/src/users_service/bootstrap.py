@@ -14,12 +14,12 @@ others would have been.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
 import asyncpg
+from kubemaint.tasks import cancel_and_wait
 
 from users_service.database import CONNECT_TIMEOUT, Database
 from users_service.problems import is_database_unavailable
@@ -65,10 +65,7 @@ class Bootstrap:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _retry(self) -> None:
         delay = RETRY_START
