@@ -1,7 +1,9 @@
 """The operator's own asynchronous Kubernetes client (kubernetes_asyncio).
 
-kopf watches and patches the Maintenance objects; this client does the rest: pod status patches (the
-readiness gate), Maintenance status, Events, and reading the Secret named by ``spec.etcd.secretRef``.
+kopf watches the Maintenance objects, keeps their finalizers and posts their Events; this client does the
+rest: pod status patches (the readiness gate), the Maintenance status (its daemon publishes it, see
+:mod:`kubemaint_operator.handlers.follow`), kopf's peering object check, and reading the Secret named by
+``spec.etcd.secretRef``.
 Everything is awaited on the operator's loop; nothing blocks it.
 """
 
@@ -10,25 +12,20 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from kubemaint_operator.events import EventNote
-
-__all__ = ["GROUP", "PLURAL", "REQUEST_TIMEOUT", "VERSION", "KubeClient", "ObjectRef", "SecretData"]
+__all__ = ["GROUP", "PLURAL", "REQUEST_TIMEOUT", "VERSION", "KubeClient", "SecretData"]
 
 log = logging.getLogger(__name__)
 
 GROUP = "kubemaint.io"
 VERSION = "v1alpha1"
 PLURAL = "maintenances"
-KIND = "Maintenance"
 COMPONENT = "kubemaint-operator"
 REQUEST_TIMEOUT = 10.0
 """Seconds any one API call may take (kubernetes_asyncio's own default is 300 s). Calls run under an
@@ -43,15 +40,6 @@ class SecretData:
     data: Mapping[str, bytes]
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectRef:
-    """A Maintenance object, as an Event's ``involvedObject``."""
-
-    namespace: str
-    name: str
-    uid: str
-
-
 class KubeClient:
     """A thin typed wrapper over kubernetes_asyncio's API client."""
 
@@ -59,7 +47,6 @@ class KubeClient:
         self._api = api
         self._core = client.CoreV1Api(api)
         self._custom = client.CustomObjectsApi(api)
-        self._instance = socket.gethostname()
 
     @classmethod
     async def connect(cls) -> KubeClient:
@@ -108,33 +95,6 @@ class KubeClient:
                 return False
             raise
         return True
-
-    async def post_event(self, ref: ObjectRef, note: EventNote, now: datetime) -> None:
-        """A core/v1 Event on the Maintenance object; a failure is logged, never raised."""
-        event = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(generate_name=f"{ref.name}.", namespace=ref.namespace),
-            involved_object=client.V1ObjectReference(
-                api_version=f"{GROUP}/{VERSION}",
-                kind=KIND,
-                name=ref.name,
-                namespace=ref.namespace,
-                uid=ref.uid,
-            ),
-            type=note.type,
-            reason=note.reason,
-            message=note.message[:1024],
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-            source=client.V1EventSource(component=COMPONENT),
-            reporting_component=COMPONENT,
-            reporting_instance=self._instance,
-        )
-        try:
-            await self._core.create_namespaced_event(ref.namespace, event, _request_timeout=REQUEST_TIMEOUT)
-        except Exception as exc:  # an event is best effort: a refusal or a timeout must not fail a reconcile
-            detail = exc.reason if isinstance(exc, ApiException) else type(exc).__name__
-            log.warning("could not post event %s on %s/%s: %s", note.reason, ref.namespace, ref.name, detail)
 
     async def peering_exists(self, name: str, namespace: str | None) -> bool:
         """Whether kopf's peering object exists: ``ClusterKopfPeering``, or ``KopfPeering`` in ``namespace``.

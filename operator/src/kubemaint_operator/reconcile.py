@@ -1,16 +1,15 @@
 """One reconcile of one Maintenance object: key, pods, acknowledgements, status and events.
 
-Every handler (create/update/resume, delete, the timers) ends up here, so the outcome is the same whoever
-triggers it and however often: the key is compared and written only on change, pods are patched only when
-their condition differs, and the status only when a field changed. A killed operator, or two replicas
-acting at once, therefore converge on the same state.
+Each object's daemon (:mod:`kubemaint_operator.handlers.follow`) runs it whenever it wakes, and the delete
+handler runs :func:`release_object`; the outcome is the same however often it runs: the key is compared and
+written only on change, pods are patched only when their condition differs, and the status only when a
+field changed. A killed operator, or two replicas acting at once, therefore converge on the same state.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,19 +19,26 @@ import kopf
 from kubemaint.client import describe_error
 from kubemaint.store import StateStore
 
-from kubemaint_operator.desired import desired_state
 from kubemaint_operator.etcd_clients import SecretError
 from kubemaint_operator.events import transition_events
 from kubemaint_operator.gates import PodView, gate_patch, serving_decision
-from kubemaint_operator.kube import ObjectRef
 from kubemaint_operator.labels import matches, selector_of
 from kubemaint_operator.model import MaintenanceObject
+from kubemaint_operator.participants import Indexes, desired_state
 from kubemaint_operator.runtime import OperatorRuntime
 from kubemaint_operator.status import Findings, ReplicaCount, build_status, count_replicas, status_patch
 from kubemaint_operator.targets import EtcdTarget
 from kubemaint_operator.windows import Phase, clock_phase
 
-__all__ = ["Indexes", "KeySync", "reconcile_object", "release_object", "sync_target", "utcnow"]
+__all__ = [
+    "KeySync",
+    "Outcome",
+    "reconcile_object",
+    "release_object",
+    "resync_target",
+    "sync_target",
+    "utcnow",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,24 +46,6 @@ T = TypeVar("T")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Indexes:
-    """kopf's in-memory indexes: Maintenance objects by target and by namespace, gated pods by namespace."""
-
-    by_target: kopf.Index[str, MaintenanceObject]
-    by_namespace: kopf.Index[str, MaintenanceObject]
-    pods: kopf.Index[str, PodView]
-
-    @classmethod
-    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Indexes:
-        """Pick the indexes out of a handler's keyword arguments (kopf passes them by index id)."""
-        return cls(
-            by_target=kwargs["maintenances_by_target"],
-            by_namespace=kwargs["maintenances_by_namespace"],
-            pods=kwargs["gated_pods"],
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +59,6 @@ class KeySync:
     """The ``EtcdSynced`` reason when ``error`` is set."""
     refused: bool = False
     """The operator may not use that etcd (an unapproved Secret): retrying cannot help."""
-
-
-def _with(
-    index: kopf.Index[str, MaintenanceObject], key: str, current: MaintenanceObject
-) -> list[MaintenanceObject]:
-    """The indexed objects under ``key`` with ``current`` replacing its own (maybe older) entry."""
-    found = [obj for obj in index.get(key, ()) if obj.uid != current.uid]
-    return [*found, current]
 
 
 async def sync_target(
@@ -135,17 +115,31 @@ async def gate_pods(
     return serving, error
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one reconcile left: the status now in force, and whether a retry may mend something."""
+
+    status: dict[str, Any]
+    retry: bool = False
+    """etcd, a pod patch or the acknowledgements failed for a reason that may pass (an outage)."""
+
+
 async def reconcile_object(
-    runtime: OperatorRuntime, body: Mapping[str, Any], indexes: Indexes, *, reason: str
-) -> dict[str, Any]:
-    """Sync the key, the pods and the status of one object; returns the status now in force."""
+    runtime: OperatorRuntime,
+    body: kopf.Body,
+    indexes: Indexes,
+    previous: Mapping[str, Any],
+    *,
+    reason: str,
+) -> Outcome:
+    """Sync the key, the pods and the status of one object; ``previous`` is the status in force now (the
+    last one this reconciler published, or the object's own when it has published none)."""
     obj = MaintenanceObject.from_body(body)
     async with runtime.object_lock(obj.uid):
-        previous = runtime.statuses.published(body)
         target = runtime.target_of(obj)
-        key = await sync_target(runtime, target, _with(indexes.by_target, target.identity, obj))
-        pods = [pod for pod in indexes.pods.get(obj.namespace, ())]
-        serving, gate_error = await gate_pods(runtime, pods, _with(indexes.by_namespace, obj.namespace, obj))
+        key = await sync_target(runtime, target, indexes.sharing_key(target.identity, obj))
+        pods = indexes.pods_of(obj.namespace)
+        serving, gate_error = await gate_pods(runtime, pods, indexes.sharing_namespace(obj))
         selector = selector_of(obj.spec)
         selected = [pod.name for pod in pods if matches(selector, dict(pod.labels))]
         now = utcnow()
@@ -166,9 +160,9 @@ async def reconcile_object(
             gate_error=gate_error,
         )
         status = await _publish(runtime, body, obj, seen, previous, now)
-        runtime.reconciled_at[obj.uid] = time.monotonic()
     log.debug("reconciled %s (%s): %s", obj.source, reason, status.get("phase"))
-    return status
+    failed = (key.error is not None and not key.refused) or gate_error is not None or ack_error is not None
+    return Outcome(status=status, retry=failed)
 
 
 async def release_object(runtime: OperatorRuntime, body: Mapping[str, Any], indexes: Indexes) -> None:
@@ -176,18 +170,18 @@ async def release_object(runtime: OperatorRuntime, body: Mapping[str, Any], inde
     obj = replace(MaintenanceObject.from_body(body), deleting=True)
     target = runtime.target_of(obj)
     async with runtime.object_lock(obj.uid):
-        key = await sync_target(runtime, target, _with(indexes.by_target, target.identity, obj))
+        key = await sync_target(runtime, target, indexes.sharing_key(target.identity, obj))
         if key.refused:
             # Nothing may be written there any more, so waiting would hold the object forever.
             log.warning("releasing %s without updating %s: %s", obj.source, target.key, key.error)
         elif key.error is not None:
             raise kopf.TemporaryError(f"cannot end the maintenance in etcd yet: {key.error}", delay=2)
-        pods = list(indexes.pods.get(obj.namespace, ()))
-        _, gate_error = await gate_pods(runtime, pods, _with(indexes.by_namespace, obj.namespace, obj))
+        pods = indexes.pods_of(obj.namespace)
+        _, gate_error = await gate_pods(runtime, pods, indexes.sharing_namespace(obj))
         if gate_error is not None:
             raise kopf.TemporaryError(f"cannot restore the pods' readiness yet: {gate_error}", delay=2)
     runtime.forget(obj.uid)
-    if not any(o.uid != obj.uid for o in indexes.by_target.get(target.identity, ())):
+    if not indexes.others_on(target.identity, obj.uid):
         await runtime.watches.drop(target.identity)
     log.info("released %s: %s at revision %s", obj.source, target.key, key.revision)
 
@@ -196,7 +190,7 @@ async def resync_target(runtime: OperatorRuntime, obj: MaintenanceObject, indexe
     """Re-merge the key ``obj`` used to write (after its ``spec.etcd`` changed) without it."""
     gone = replace(obj, deleting=True)
     target = runtime.target_of(gone)
-    others = [o for o in indexes.by_target.get(target.identity, ()) if o.uid != obj.uid]
+    others = indexes.others_on(target.identity, obj.uid)
     key = await sync_target(runtime, target, [*others, gone])
     if key.error is not None:
         raise kopf.TemporaryError(f"cannot update the previous key {target.key}: {key.error}", delay=2)
@@ -216,24 +210,21 @@ async def _replicas(
 
 async def _publish(
     runtime: OperatorRuntime,
-    body: Mapping[str, Any],
+    body: kopf.Body,
     obj: MaintenanceObject,
     seen: Findings,
     previous: Mapping[str, Any],
     now: datetime,
 ) -> dict[str, Any]:
+    """Patch the fields of ``status`` that changed since ``previous``; post an Event per transition."""
     status = build_status(obj, seen, previous, now)
-    body_status: Mapping[str, Any] = body.get("status") or {}
-    changes = {**status_patch(status, body_status), **status_patch(status, previous)}
+    changes = status_patch(status, previous)
     if not changes:
-        runtime.statuses.remember(body, status)
         return status
     if not await runtime.kube.patch_maintenance_status(obj.namespace, obj.name, changes):
-        return status  # the object is gone
-    runtime.statuses.remember(body, status)
-    ref = ObjectRef(namespace=obj.namespace, name=obj.name, uid=obj.uid)
+        return dict(previous)  # the object is gone
     for note in transition_events(previous, status):
-        await runtime.kube.post_event(ref, note, now)
+        kopf.event(body, type=note.type, reason=note.reason, message=note.message)
     return status
 
 

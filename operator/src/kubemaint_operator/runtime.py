@@ -14,23 +14,22 @@ from kubemaint_operator.key_watches import KeyWatches
 from kubemaint_operator.kube import KubeClient
 from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.peering_check import PeeringWatch
-from kubemaint_operator.published import PublishedStatuses
 from kubemaint_operator.settings import OperatorSettings
 from kubemaint_operator.targets import EtcdTarget, target_of
+from kubemaint_operator.wakeups import Wakeups
 
 __all__ = ["OperatorRuntime", "runtime_of"]
 
 
 @dataclass
 class OperatorRuntime:
-    """Clients, settings, locks and the status this replica last published per object (by uid)."""
+    """Clients, settings, locks, the key watches and the daemons' wake-ups."""
 
     settings: OperatorSettings
     kube: KubeClient
     etcd: EtcdClients
-    watches: KeyWatches = field(default_factory=KeyWatches)
-    statuses: PublishedStatuses = field(default_factory=PublishedStatuses)
-    reconciled_at: dict[str, float] = field(default_factory=dict)
+    wakeups: Wakeups = field(default_factory=Wakeups)
+    watches: KeyWatches = field(init=False)
     _target_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _object_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     own_endpoints: tuple[Endpoint, ...] = field(init=False)
@@ -39,6 +38,7 @@ class OperatorRuntime:
 
     def __post_init__(self) -> None:
         self.own_endpoints = parse_endpoints(self.settings.etcd_endpoints)
+        self.watches = KeyWatches(self.wakeups.wake_target, watchdog_interval=self.settings.resync_seconds)
 
     def target_of(self, obj: MaintenanceObject) -> EtcdTarget:
         """The etcd key ``obj`` writes, with this operator's prefix and own endpoints."""
@@ -49,13 +49,12 @@ class OperatorRuntime:
         return self._target_locks.setdefault(identity, asyncio.Lock())
 
     def object_lock(self, uid: str) -> asyncio.Lock:
-        """Serialises the reconciles of one object (handlers and timers run concurrently)."""
+        """Serialises the reconciles of one object (its daemon and its delete handler may overlap)."""
         return self._object_locks.setdefault(uid, asyncio.Lock())
 
     def forget(self, uid: str) -> None:
         """Drop what is kept about a deleted object."""
-        self.statuses.forget(uid)
-        self.reconciled_at.pop(uid, None)
+        self.wakeups.forget(uid)
         self._object_locks.pop(uid, None)
 
     async def close(self) -> None:

@@ -9,7 +9,9 @@ environment only, one line naming a bad variable, secrets never shown).
   newest replica leads and two never tie: kopf pauses every operator of a tie); ``PEERING_LIFETIME`` (60 s:
   how long a killed replica's entry keeps lower ones paused); ``STANDALONE`` (``false``; true: no peering).
 * ``LIVENESS_ENDPOINT`` (``http://0.0.0.0:8080/healthz``; empty disables the probe server).
-* ``RESYNC_SECONDS`` (5): how often each object re-checks its key and pods (drift repair).
+* ``RESYNC_SECONDS`` (30): how often each object re-checks its key, acknowledgements and pods even though
+  nothing woke it. Every change the operator acts on wakes the object at once (see
+  :mod:`kubemaint_operator.handlers.follow`); the resync only repairs what no event showed.
 * ``LOG_LEVEL``, ``LOG_FORMAT`` (``json`` | ``console``), from the base.
 """
 
@@ -36,7 +38,7 @@ class OperatorSettings(EtcdSettings):
     peering_lifetime: int = Field(default=60, ge=5, le=3600)
     standalone: bool = False
     liveness_endpoint: str = "http://0.0.0.0:8080/healthz"
-    resync_seconds: float = Field(default=5.0, ge=0.5, le=3600)
+    resync_seconds: float = Field(default=30.0, ge=0.5, le=3600)
 
     @field_validator("maintenance_prefix")
     @classmethod

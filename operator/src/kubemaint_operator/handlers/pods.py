@@ -2,6 +2,8 @@
 
 A pod with the gate and no condition never becomes Ready, so new pods are set at once: False while an
 active Maintenance of its namespace selects it, True otherwise. Pods without the gate are never touched.
+A pod that came, went or had its gate set wakes the daemons of its namespace, so their ``status.pods``
+follows at once rather than at the next resync.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import kopf
 from kubemaint_operator.gates import PodView, gate_patch, serving_decision
 from kubemaint_operator.handlers.indexes import pod_has_gate
 from kubemaint_operator.model import MaintenanceObject
+from kubemaint_operator.participants import BY_NAMESPACE
 from kubemaint_operator.reconcile import utcnow
 from kubemaint_operator.runtime import runtime_of
 
@@ -36,19 +39,23 @@ async def keep_gate(
     live index, so a Maintenance created or deleted meanwhile is honoured. Events of this pod that arrive
     meanwhile wait for the handler, and kopf hands over only the newest.
     """
-    maintenances: kopf.Index[str, MaintenanceObject] = kwargs["maintenances_by_namespace"]
-    if type == "DELETED" or body.metadata.get("deletionTimestamp"):
-        return
+    maintenances: kopf.Index[str, MaintenanceObject] = kwargs[BY_NAMESPACE]
+    runtime = runtime_of(memo)
     pod = PodView.from_body(body)
-    kube = runtime_of(memo).kube
+    if type == "DELETED" or body.metadata.get("deletionTimestamp"):
+        runtime.wakeups.wake_namespace(pod.namespace)  # status.pods of its Maintenances
+        return
     delay = FIRST_RETRY_SECONDS
     while True:
         now = utcnow()
         decision = serving_decision(pod.namespace, dict(pod.labels), maintenances.get(pod.namespace, ()), now)
         if pod.serving == decision.serving:
+            if type == "ADDED":
+                runtime.wakeups.wake_namespace(pod.namespace)
             return
         try:
-            await kube.patch_pod_status(pod.namespace, pod.name, gate_patch(decision, now))
+            await runtime.kube.patch_pod_status(pod.namespace, pod.name, gate_patch(decision, now))
+            runtime.wakeups.wake_namespace(pod.namespace)
             return  # patched, or the pod is gone
         except Exception as exc:
             detail = getattr(exc, "reason", None) or exc.__class__.__name__

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import kopf
 
-from kubemaint_operator import logfilter
 from kubemaint_operator.etcd_clients import EtcdClients
-from kubemaint_operator.kube import GROUP, KubeClient
+from kubemaint_operator.kube import COMPONENT, GROUP, KubeClient
 from kubemaint_operator.peering_check import PeeringWatch, missing_message
 from kubemaint_operator.runtime import OperatorRuntime, runtime_of
 from kubemaint_operator.settings import ConfigurationError, OperatorSettings, load_settings
@@ -29,11 +29,12 @@ async def start(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logger,
             config = load_settings()
         except ConfigurationError as exc:
             raise kopf.PermanentError(f"invalid configuration: {exc}") from None
-    logfilter.install()
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     settings.posting.level = logging.WARNING  # kopf's own events: handler failures only
+    settings.posting.reporting_component = COMPONENT  # the operator's transition Events (kopf.event)
+    settings.posting.reporting_instance = socket.gethostname()
     settings.scanning.disabled = True  # least privilege: no cluster-wide CRD or namespace watching
     settings.peering.lifetime = config.peering_lifetime
     settings.watching.server_timeout = 300
@@ -82,5 +83,5 @@ def peering(memo: Any, **_: Any) -> str:
 
 @kopf.on.probe(id="objects")
 def objects(memo: Any, **_: Any) -> int:
-    """Liveness detail: how many Maintenance objects this replica has reconciled."""
-    return len(runtime_of(memo).reconciled_at)
+    """Liveness detail: how many Maintenance objects this replica follows (one daemon each)."""
+    return len(runtime_of(memo).wakeups)

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from kubemaint.client import parse_endpoints
 from kubemaint.state import DEFAULT_RETRY_AFTER, OFF, Mode, parse
-from kubemaint_operator.desired import desired_state
 from kubemaint_operator.model import EtcdOverride, MaintenanceObject, MaintenanceSpec, SpecError, Window
+from kubemaint_operator.participants import desired_state
 from kubemaint_operator.targets import target_of
 from kubemaint_operator.windows import object_state
 
