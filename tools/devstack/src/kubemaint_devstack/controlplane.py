@@ -60,6 +60,12 @@ SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 
+_AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata"}],
+}
 _NO_NODE_FLAGS = ("--endpoint-reconciler-type=none",)  # a loopback address may not be an Endpoints address
 
 
@@ -79,8 +85,12 @@ class ControlPlane:
         detach: bool = False,
         start_timeout: float = 120.0,
         node: bool = False,
+        audit_log: Path | None = None,
     ) -> None:
+        """``audit_log``: write an audit event per request of every client there (Metadata level, JSON
+        lines; a benchmark counts a client's requests with it)."""
         self.base_dir = base_dir
+        self.audit_log = audit_log
         self.node = node
         self.port = port or free_port()
         self.start_timeout = start_timeout
@@ -109,6 +119,7 @@ class ControlPlane:
                 f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
                 "--profiling=false",
                 *(self._node_flags() if node else _NO_NODE_FLAGS),
+                *(self._audit_flags(audit_log) if audit_log is not None else ()),
             ],
             logs / "kube-apiserver.log",
             detach=detach,
@@ -151,6 +162,10 @@ class ControlPlane:
     def egress_socket(self) -> Path:
         """Where the node's CONNECT proxy listens for the API server (``node=True``)."""
         return self.base_dir / "node-egress.sock"
+
+    def _audit_flags(self, log: Path) -> list[str]:
+        policy = self.base_dir / "audit-policy.json"
+        return [f"--audit-policy-file={policy}", f"--audit-log-path={log}", "--audit-log-maxbackup=0"]
 
     def _node_flags(self) -> list[str]:
         egress = self.base_dir / "egress-selector.yaml"
@@ -225,6 +240,8 @@ class ControlPlane:
     def start(self) -> None:
         """Start etcd, kube-apiserver (wait for /readyz), kube-controller-manager (wait until it acts)."""
         self.base_dir.mkdir(parents=True, exist_ok=True)
+        if self.audit_log is not None:
+            (self.base_dir / "audit-policy.json").write_text(json.dumps(_AUDIT_POLICY))
         ensure_pki(self.pki.directory)
         pki = self.pki
         write_kubeconfig(
