@@ -107,6 +107,9 @@ def test_images_build_and_live_update(
 ) -> None:
     (target,) = manifests[resource]["ImageTargets"]
     assert target["selector"] == image
+    build = target["BuildDetails"]
+    assert build["dockerfileContents"] == (ROOT / "Dockerfile").read_text(), "the root Dockerfile"
+    assert (build["target"], build["args"]) == ("dev", [f"PACKAGE={package}"])
     live = target["LiveUpdateSpec"]
     assert {(s["localPath"], s["containerPath"]) for s in live["syncs"]} == {
         ("kubemaint/src", "/app/kubemaint/src"),
@@ -142,7 +145,7 @@ def test_on_the_local_node_buildah_builds_and_the_stores_run_the_stand_ins(tmp_p
         (target,) = manifests[resource]["ImageTargets"]
         command = " ".join(target["BuildDetails"]["args"])  # a custom_build: Tilt runs this, no Docker
         assert "devstack tilt-image" in command, command
-        assert "--dockerfile tools/tilt/dev.Dockerfile" in command
+        assert "--target dev" in command, "the root Dockerfile's dev target"
         assert target["LiveUpdateSpec"]["syncs"], "live update works the same on the node"
 
 

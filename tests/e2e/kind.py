@@ -1,7 +1,7 @@
 """The story's kind harness, for machines with a Docker engine: a kind cluster, the two images built with
-``docker build`` from this checkout and loaded with ``kind load``; PostgreSQL and etcd come from their
-public images, which kind pulls. (This machine has no Docker engine, so the story runs on the local node
-there: tests/conftest.py, ``node_cluster``.)"""
+``docker build`` from this checkout (targets of the root Dockerfile) and loaded with ``kind load``;
+PostgreSQL and etcd come from their public images, which kind pulls. (This machine has no Docker engine,
+so the story runs on the local node there: tests/conftest.py, ``node_cluster``.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from e2ekit import ROOT
 from kubemaint_devstack.tools import cache_dir
 
 TAG = "e2e"
-IMAGES = {"kubemaint/users-service": "service/Dockerfile", "kubemaint/operator": "operator/Dockerfile"}
+# Image repository -> the root Dockerfile's target that builds it.
+IMAGES = {"kubemaint/users-service": "users-service", "kubemaint/operator": "kubemaint-operator"}
 KIND_MODULE = "sigs.k8s.io/kind@v0.33.0"
 
 
@@ -63,8 +64,8 @@ class KindCluster:
             _run(kind, "create", "cluster", "--name", self.name, "--wait", "180s")
             self._created = True
         self.kubeconfig.write_text(_run(kind, "get", "kubeconfig", "--name", self.name))
-        for repo, dockerfile in IMAGES.items():
-            _run("docker", "build", "-q", "-t", f"{repo}:{TAG}", "-f", str(ROOT / dockerfile), str(ROOT))
+        for repo, target in IMAGES.items():
+            _run("docker", "build", "-q", "--target", target, "-t", f"{repo}:{TAG}", str(ROOT))
         _run(kind, "load", "docker-image", "--name", self.name, *(f"{repo}:{TAG}" for repo in IMAGES))
 
     def stop(self) -> None:

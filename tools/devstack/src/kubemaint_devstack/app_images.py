@@ -1,11 +1,11 @@
 """The project's own images (users service, operator) built for the local node, where no registry is
-reachable: the Dockerfiles unchanged, with buildah, from local base images.
+reachable: the root Dockerfile's targets unchanged, with buildah, from local base images.
 
 - **Python base**: ``debootstrap --variant=minbase`` of Debian bookworm with ``python3`` (3.11, as the
   official ``python:3.11-slim-bookworm``), trimmed of documentation and locales. It carries this
   machine's CA bundle (``SSL_CERT_FILE``): package downloads here pass TLS inspection, and uv in the build
   stage must trust it. It is a local build base, never pushed anywhere.
-- **uv**: the ``uv`` binary from the uv wheel on PyPI, at the version the Dockerfiles name, as the only
+- **uv**: the ``uv`` binary from the uv wheel on PyPI, at the version the Dockerfile names, as the only
   file of an image (what ``ghcr.io/astral-sh/uv`` is).
 - **Build**: ``buildah bud --pull-never`` with ``PYTHON_IMAGE`` and ``UV_IMAGE`` pointing at those, chroot
   isolation on the host's network (no CNI set-up, so no link on the host), buildah's storage and temp
@@ -13,8 +13,8 @@ reachable: the Dockerfiles unchanged, with buildah, from local base images.
   cache, so nothing lands in ``/var/lib/containers`` or ``/var/tmp``.
 - **Hand-over**: ``buildah push`` to an OCI archive, which the node's containerd imports.
 
-Every output is cached by the hash of its inputs (the Dockerfile, the lock, the sources it copies), so a
-second run with nothing changed takes seconds.
+Every output is cached by the hash of its inputs (the Dockerfile and its .dockerignore, the lock, the
+sources the image is made of), so a second run with nothing changed takes seconds.
 """
 
 from __future__ import annotations
@@ -43,22 +43,26 @@ _TRIM = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
 
 @dataclass(frozen=True)
 class AppImage:
-    """An image built with buildah: its Dockerfile, build context and the paths its COPY lines read."""
+    """An image built with buildah: its Dockerfile, the paths its content comes from, build context and
+    target (None: the Dockerfile's last stage)."""
 
     name: str
     dockerfile: str
     inputs: tuple[str, ...]
     context: str = "."
+    target: str | None = None
 
     @property
     def ref(self) -> str:
         return f"localhost/kubemaint/{self.name}:dev"
 
 
-_COMMON = ("pyproject.toml", "uv.lock", "kubemaint", "tools/devstack/pyproject.toml")
+# The workspace metadata (every pyproject and the lock) and the library go into both images' build.
+_COMMON = ("pyproject.toml", "uv.lock", "kubemaint", "service/pyproject.toml", "operator/pyproject.toml",
+           "tools/devstack/pyproject.toml")  # fmt: skip
 APP_IMAGES = (
-    AppImage("users-service", "service/Dockerfile", (*_COMMON, "service", "operator/pyproject.toml")),
-    AppImage("kubemaint-operator", "operator/Dockerfile", (*_COMMON, "operator", "service/pyproject.toml")),
+    AppImage("users-service", "Dockerfile", (*_COMMON, "service"), target="users-service"),
+    AppImage("kubemaint-operator", "Dockerfile", (*_COMMON, "operator"), target="kubemaint-operator"),
     # Test stand-ins for the dev stores' upstream images (charts/postgres, charts/etcd), never shipped.
     AppImage(
         "postgres", "tools/node/postgres/Containerfile", ("tools/node/postgres",), "tools/node/postgres"
@@ -104,7 +108,7 @@ def python_base() -> Path:
 
 
 def uv_image() -> tuple[str, Path]:
-    """The uv image the Dockerfiles name (``FROM ${UV_IMAGE}``), from the uv wheel on PyPI."""
+    """The uv image the Dockerfile names (``FROM ${UV_IMAGE}``), from the uv wheel on PyPI."""
     version = _uv_version()
     ref = f"localhost/kubemaint/uv:{version}"
     out = _images_dir() / f"uv-{version}-{FORMAT.decode()}.oci.tar"
@@ -145,16 +149,16 @@ def etcd_image() -> Path:
 
 
 def _uv_version() -> str:
-    for line in (repo_root() / "service" / "Dockerfile").read_text().splitlines():
+    for line in (repo_root() / "Dockerfile").read_text().splitlines():
         if line.startswith("ARG UV_IMAGE="):
             return line.rsplit(":", 1)[1]
-    raise RuntimeError("service/Dockerfile names no UV_IMAGE")
+    raise RuntimeError("the Dockerfile names no UV_IMAGE")
 
 
 def _inputs_digest(image: AppImage, bases: str) -> str:
     digest = hashlib.sha256(bases.encode())
     root = repo_root()
-    for item in sorted({image.dockerfile, f"{image.dockerfile}.dockerignore", *image.inputs}):
+    for item in sorted({image.dockerfile, f"{image.context}/.dockerignore", *image.inputs}):
         path = root / item
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
@@ -182,10 +186,16 @@ _PULLED: set[Path] = set()
 
 
 def build_image(
-    dockerfile: Path, context: Path, ref: str, out: Path, build_args: dict[str, str] | None = None
+    dockerfile: Path,
+    context: Path,
+    ref: str,
+    out: Path,
+    build_args: dict[str, str] | None = None,
+    target: str | None = None,
 ) -> Path:
-    """Build one Dockerfile with buildah from the local bases (``PYTHON_IMAGE``, ``UV_IMAGE`` and
-    ``BASE_IMAGE`` point at them; no registry is involved) into the OCI archive ``out``, named ``ref``."""
+    """Build one Dockerfile (its stage ``target``, else its last) with buildah from the local bases
+    (``PYTHON_IMAGE``, ``UV_IMAGE`` and ``BASE_IMAGE`` point at them; no registry is involved) into the OCI
+    archive ``out``, named ``ref``."""
     if shutil.which("buildah") is None:
         raise RuntimeError("the project's images need buildah: scripts/bootstrap.sh node")
     base = python_base()
@@ -198,7 +208,7 @@ def build_image(
     args = {"PYTHON_IMAGE": PYTHON_BASE, "UV_IMAGE": uv_ref, "BASE_IMAGE": PYTHON_BASE, **(build_args or {})}
     _buildah(storage, "bud", "--pull-never", "--network", "host", "--layers",
              *(f"--build-arg={key}={value}" for key, value in args.items()),
-             "-f", dockerfile, "-t", ref, context)  # fmt: skip
+             *(("--target", target) if target else ()), "-f", dockerfile, "-t", ref, context)  # fmt: skip
     partial = out.with_suffix(".partial")
     partial.unlink(missing_ok=True)
     _buildah(storage, "push", "--quiet", ref, f"oci-archive:{partial}:{ref}")
@@ -214,8 +224,10 @@ def build_app_images(log: object = print) -> dict[str, Path]:
     for image in APP_IMAGES:
         out = _images_dir() / f"{image.name}-{_inputs_digest(image, bases)}.oci.tar"
         if not out.is_file():
-            say(f"building {image.ref} with buildah (from {image.dockerfile})")
-            build_image(repo_root() / image.dockerfile, repo_root() / image.context, image.ref, out)
+            source = f"{image.dockerfile}, target {image.target}" if image.target else image.dockerfile
+            say(f"building {image.ref} with buildah (from {source})")
+            build_image(repo_root() / image.dockerfile, repo_root() / image.context, image.ref, out,
+                        target=image.target)  # fmt: skip
             for older in _images_dir().glob(f"{image.name}-*.oci.tar"):  # superseded builds of this image
                 if older != out and older.name.removeprefix(f"{image.name}-").count("-") == 0:
                     older.unlink()

@@ -4,7 +4,7 @@
     devstack env      # export lines: DB_*, ETCD_ENDPOINTS, KUBECONFIG
     devstack status   # exit 1 if anything listed is not running
     devstack images   # build the project's images (when their inputs changed) into the running node
-    devstack tilt-image --dockerfile F [--build-arg K=V]   # Tilt's custom_build: $EXPECTED_REF into the node
+    devstack tilt-image --target T [--build-arg K=V]   # Tilt's custom_build: $EXPECTED_REF into the node
     devstack down [--control-plane] [--purge]
 
 The state (pids, ports, credentials) is in <dir>/state.json. ``up`` starts only what is not running, so
@@ -224,8 +224,9 @@ def qualified(ref: str) -> str:
 
 
 def _tilt_image(base: Path, args: argparse.Namespace) -> int:
-    """Tilt's ``custom_build`` on the local node: build ``$EXPECTED_REF`` with buildah and import it into
-    the node's containerd, where the kubelet finds it (the Tiltfile's pods use ``IfNotPresent``)."""
+    """Tilt's ``custom_build`` on the local node: build ``$EXPECTED_REF`` (a target of the root Dockerfile)
+    with buildah and import it into the node's containerd, where the kubelet finds it (the Tiltfile's pods
+    use ``IfNotPresent``)."""
     from .app_images import build_image
 
     ref = os.environ.get("EXPECTED_REF")
@@ -240,8 +241,8 @@ def _tilt_image(base: Path, args: argparse.Namespace) -> int:
     build_args = dict(item.partition("=")[::2] for item in args.build_arg)
     root = repo_root()
     with tempfile.TemporaryDirectory(prefix="tilt-image-") as tmp:
-        archive = build_image(root / args.dockerfile, root, qualified(ref), Path(tmp) / "image.oci.tar",
-                              build_args)  # fmt: skip
+        archive = build_image(root / "Dockerfile", root, qualified(ref), Path(tmp) / "image.oci.tar",
+                              build_args, target=args.target)  # fmt: skip
         ctr(socket, "images", "import", str(archive))
     log.info("built and imported %s", qualified(ref))
     return 0
@@ -289,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="show what runs; exit 1 if something listed is down")
     images = sub.add_parser("images", help="build the project's images and import them into the running node")
     tilt = sub.add_parser("tilt-image", help="Tilt's custom_build: build $EXPECTED_REF into the running node")
-    tilt.add_argument("--dockerfile", required=True, help="Dockerfile, relative to the repository root")
+    tilt.add_argument("--target", required=True, help="the root Dockerfile's stage to build (Tilt's: dev)")
     tilt.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE")
     for command in (images, tilt):
         command.add_argument("--containerd", type=Path, help="the node's containerd socket (default: --dir)")
