@@ -10,8 +10,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +17,9 @@ import pytest
 from kubemaint_devstack.controlplane import ControlPlane, KubectlError
 from kubemaint_devstack.tools import find_tool
 
+from tests.support.polling import eventually
+
 pytestmark = pytest.mark.controlplane
-
-
-def eventually(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.2)
 
 
 def test_apiserver_is_ready(control_plane: ControlPlane) -> None:
@@ -51,7 +44,7 @@ def test_deployment_becomes_replicaset_and_pods(control_plane: ControlPlane) -> 
         items: list[dict[str, Any]] = json.loads(out)["items"]
         return items
 
-    eventually(lambda: len(pods()) == 2)
+    eventually(lambda: len(pods()) == 2, 60, "two pods of the deployment")
     replicasets = json.loads(control_plane.kubectl("get", "replicasets", "-n", ns, "-o", "json"))["items"]
     assert [rs["metadata"]["ownerReferences"][0]["name"] for rs in replicasets] == ["web"]
     owners = {p["metadata"]["ownerReferences"][0]["name"] for p in pods()}

@@ -9,16 +9,17 @@ import contextlib
 import json
 import os
 import subprocess
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kubemaint_devstack.process import free_port
 from kubemaint_devstack.tools import find_tool
+
+from tests.support.polling import seconds_until
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "charts" / "kubemaint-stack"
@@ -127,7 +128,7 @@ class Stack:
     def wait_all_ready(self, replicas: int = 3, timeout: float = 120) -> float:
         """Wait until ``replicas`` service pods, none of them stopping, are Ready (``kubectl wait -l``
         would also wait on a pod that is being deleted)."""
-        return wait_for(
+        return seconds_until(
             f"{replicas} ready service pods",
             lambda: [conditions(p).get("Ready") for p in self.pods()] == ["True"] * replicas,
             timeout,
@@ -225,16 +226,6 @@ def request(url: str, method: str = "GET", body: object = None) -> tuple[int, di
     except urllib.error.HTTPError as err:
         raw, status, headers = err.read(), err.code, dict(err.headers)
     return status, headers, json.loads(raw) if raw else None
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 90, every: float = 0.5) -> float:
-    """Poll ``check`` until it holds; return the seconds it took. The timeout only stops a hang."""
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(every)
-    return time.monotonic() - started
 
 
 def conditions(pod: dict[str, Any]) -> dict[str, str]:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import signal
@@ -139,26 +138,6 @@ def start_process(service_env: dict[str, str], tmp_path: Path) -> Iterator[Start
     yield start
     for service in started:
         service.stop()
-
-
-async def _wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.01) -> None:
-    """Poll an async or sync predicate until it is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(interval)
-
-
-@pytest.fixture
-def wait_for() -> Callable[..., object]:
-    """``await wait_for(predicate, timeout=10)``: poll until the (sync or async) predicate is truthy."""
-    return _wait_for
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,9 @@
+"""What every test tier shares: one way to poll and one way to read the maintenance value back from etcd.
+
+* :mod:`tests.support.polling`: ``eventually``, ``eventually_async``, ``seconds_until``.
+* :mod:`tests.support.etcd_values`: ``value_of``, ``decoded``.
+
+Import the module you need (``from tests.support.polling import eventually``); nothing is imported here,
+so a unit test that polls does not load httpx or FastAPI. ``pythonpath = ["."]`` in pyproject.toml puts
+the checkout on sys.path, so ``tests.support`` imports the same way from every tier.
+"""
