@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from bundlekit import CHARTS, STACK, TAKE_OWNERSHIP, Helm, documents, helm_kube_args
+from bundlekit import CHARTS, STACK, TAKE_OWNERSHIP, documents, helm_kube_args
 
+from tests.support.cli import Helm
 from tests.support.polling import eventually
 
 if TYPE_CHECKING:

@@ -6,17 +6,14 @@ No kubelet runs here: Deployments become ReplicaSets and Pods, but the Pods are 
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubemaint_devstack.controlplane import ControlPlane, KubectlError
-from kubemaint_devstack.tools import find_tool
 
+from tests.support.cli import devstack, run_kubectl
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.controlplane
@@ -88,20 +85,17 @@ def _can_list_configmaps(control_plane: ControlPlane, kubeconfig: Path, ns: str)
 
 
 def test_devstack_cli_leaves_a_cluster_running_until_down(tmp_path: Path) -> None:
-    cli = [sys.executable, "-m", "kubemaint_devstack.cli", "--dir", str(tmp_path / "stack")]
-    kubectl = [str(find_tool("kubectl", prefer_cache=True)), "get", "--raw", "/readyz"]
+    stack = tmp_path / "stack"
     try:
-        up = subprocess.run(
-            [*cli, "up", "--control-plane", "--no-postgres"], capture_output=True, text=True, timeout=180
-        )
+        up = devstack(stack, "up", "--control-plane", "--no-postgres", timeout=180)
         assert up.returncode == 0, up.stderr
-        env = subprocess.run([*cli, "env"], capture_output=True, text=True, check=True).stdout
+        env = devstack(stack, "env", check=True).stdout
         exports = dict(line.removeprefix("export ").split("=", 1) for line in env.splitlines())
         assert set(exports) == {"ETCD_ENDPOINTS", "KUBECONFIG"}
-        with_kubeconfig = {**os.environ, "KUBECONFIG": exports["KUBECONFIG"]}
-        ready = subprocess.run(kubectl, env=with_kubeconfig, capture_output=True, text=True, timeout=30)
+        kubeconfig = Path(exports["KUBECONFIG"])
+        ready = run_kubectl(kubeconfig, "get", "--raw", "/readyz", timeout=30)
         assert ready.stdout.strip() == "ok", ready.stderr
     finally:
-        subprocess.run([*cli, "down"], capture_output=True, timeout=120, check=True)
-    gone = subprocess.run(kubectl, env=with_kubeconfig, capture_output=True, text=True, timeout=30)
+        devstack(stack, "down", check=True)
+    gone = run_kubectl(kubeconfig, "get", "--raw", "/readyz", timeout=30)
     assert gone.returncode != 0

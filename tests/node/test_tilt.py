@@ -19,6 +19,7 @@ from kubemaint_devstack.process import free_port
 from kubemaint_devstack.tools import find_tool
 from nodekit import NodeCluster
 
+from tests.support.cli import run_kubectl
 from tests.support.polling import eventually, seconds_until
 
 # A cold run builds both dev images (uv sync inside each: several minutes on 2 cores).
@@ -113,11 +114,8 @@ def test_a_python_edit_reaches_the_running_pod_by_live_update(
         probes: list[subprocess.CompletedProcess[str]] = []
 
         def reached() -> bool:
-            probes.append(subprocess.run(
-                [find_tool("kubectl", prefer_cache=True), "--kubeconfig", tilt_env["KUBECONFIG"], "-n",
-                 NAMESPACE, "exec", pod, "--", "python", "-c", probe],
-                capture_output=True, text=True, timeout=60, check=False,
-            ))  # fmt: skip
+            probes.append(run_kubectl(Path(tilt_env["KUBECONFIG"]), "-n", NAMESPACE, "exec", pod, "--",
+                                      "python", "-c", probe, timeout=60))  # fmt: skip
             return probes[-1].stdout.strip() == mark
 
         try:

@@ -1,7 +1,9 @@
-"""What every test tier shares: one way to poll and one way to read the maintenance value back from etcd.
+"""What every test tier shares: one way to poll, to read the maintenance value back from etcd and to run
+a command line (kubemaint, devstack, kubectl, helm).
 
 * :mod:`tests.support.polling`: ``eventually``, ``eventually_async``, ``seconds_until``.
 * :mod:`tests.support.etcd_values`: ``value_of``, ``decoded``.
+* :mod:`tests.support.cli`: ``run``, ``kubemaint``, ``devstack``, ``kubectl_argv``, ``run_kubectl``, ``Helm``.
 
 Import the module you need (``from tests.support.polling import eventually``); nothing is imported here,
 so a unit test that polls does not load httpx or FastAPI. ``pythonpath = ["."]`` in pyproject.toml puts
