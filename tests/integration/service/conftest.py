@@ -26,6 +26,8 @@ from kubemaint_devstack.process import free_port
 from users_service.app import create_app
 from users_service.settings import load_settings
 
+from tests.support.asgi import lifespan_client
+
 SERVICE_SCRIPT = Path(sys.executable).with_name("users-service")
 
 
@@ -61,11 +63,8 @@ def start_app(service_env: dict[str, str]) -> StartApp:
 
     @asynccontextmanager
     async def start(**overrides: str) -> AsyncIterator[httpx.AsyncClient]:
-        app = create_app(load_settings({**service_env, **overrides}))
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://users.test") as client:
-                yield client
+        async with lifespan_client(create_app(load_settings({**service_env, **overrides}))) as client:
+            yield client
 
     return start
 

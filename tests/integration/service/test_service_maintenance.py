@@ -12,6 +12,7 @@ import pytest
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.postgres import PostgresServer
 
+from tests.support.asgi import lifespan_client
 from tests.support.polling import eventually_async
 
 PROBLEM = "application/problem+json"
@@ -96,10 +97,8 @@ async def test_a_handler_whose_health_raises_is_unhealthy_not_a_500(service_env:
     def broken() -> bool:
         raise RuntimeError("health check exploded")
 
-    async with app.router.lifespan_context(app):
+    async with lifespan_client(app) as client:
         app.state.runtime.pool.health = broken  # a fault in a handler's own code, on the real stack
-        transport = httpx.ASGITransport(app=app)
-        client = httpx.AsyncClient(transport=transport, base_url="http://users.test")
         health = await client.get("/health")
         assert health.status_code == 503
         assert health.json()["status"] == "unhealthy"
@@ -108,7 +107,6 @@ async def test_a_handler_whose_health_raises_is_unhealthy_not_a_500(service_env:
         assert metrics.status_code == 200
         assert 'kubemaint_handler_healthy{handler="database"} 0.0' in metrics.text
         assert (await client.get("/stats")).status_code == 200
-        await client.aclose()
 
 
 async def _is(client: httpx.AsyncClient, status: int) -> bool:
