@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from bundlekit import APP_CHARTS, CHARTS, ROOT, STACK, Helm, all_scenarios
+from bundlekit import APP_CHARTS, CHARTS, ROOT, STACK, all_scenarios
 from kubemaint_devstack.tools import find_tool
+
+from tests.support.cli import Helm
 
 if TYPE_CHECKING:
     from kubemaint_devstack.controlplane import ControlPlane

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bundlekit import CHARTS, ROOT, STACK, Helm, Scenario, documents
+from bundlekit import CHARTS, ROOT, STACK, Scenario, documents
 from kubemaint.state import key_for
 from kubemaint_operator.settings import OperatorSettings
 from users_service.settings import Settings
+
+from tests.support.cli import Helm
 
 KOPF_ENV = {"POD_ID"}  # read by kopf itself (the peer identity)
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from bundlekit import CHART_NAMES, CHARTS, STACK, Helm, Scenario, documents
+from bundlekit import CHART_NAMES, CHARTS, STACK, Scenario, documents
+
+from tests.support.cli import Helm
 
 Pod = dict[str, Any]  # {"name", "labels", "spec"} of a pod or a pod template
 SUBCHARTS = ("kubemaint-operator", "users-service", "postgres", "etcd")

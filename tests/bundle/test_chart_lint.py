@@ -3,7 +3,9 @@ carries the app.kubernetes.io labels."""
 
 from __future__ import annotations
 
-from bundlekit import CHART_NAMES, CHARTS, Helm, Scenario, documents
+from bundlekit import CHART_NAMES, CHARTS, Scenario, documents
+
+from tests.support.cli import Helm
 
 
 def test_every_chart_has_the_expected_files() -> None:

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 import yaml
-from bundlekit import CHART_NAMES, CHARTS, TAKE_OWNERSHIP, Helm, helm_kube_args
+from bundlekit import CHART_NAMES, CHARTS, TAKE_OWNERSHIP, helm_kube_args
+
+from tests.support.cli import Helm
 
 if TYPE_CHECKING:
     from kubemaint_devstack.controlplane import ControlPlane

@@ -4,15 +4,14 @@ Maintenance objects and whoever is bound to `view` may only read them."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
 import time
 from typing import TYPE_CHECKING
 
 import yaml
-from bundlekit import CHARTS, Helm, documents
-from kubemaint_devstack.tools import find_tool
+from bundlekit import CHARTS, documents
+
+from tests.support.cli import Helm, run_kubectl
 
 if TYPE_CHECKING:
     from kubemaint_devstack.controlplane import ControlPlane
@@ -20,12 +19,8 @@ if TYPE_CHECKING:
 
 def _can_i(cluster: ControlPlane, user: str, verb: str, namespace: str) -> bool:
     """`kubectl auth can-i` as `user` (impersonated by the admin): exit 0 is yes, 1 is no."""
-    kubectl = find_tool("kubectl", prefer_cache=True)
-    result = subprocess.run(
-        [kubectl, "auth", "can-i", "-q", verb, "maintenances.kubemaint.io", "--as", user, "-n", namespace],
-        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    result = run_kubectl(cluster.kubeconfig, "auth", "can-i", "-q", verb, "maintenances.kubemaint.io",
+                         "--as", user, "-n", namespace, timeout=60)  # fmt: skip
     assert result.returncode in (0, 1), result.stderr
     return result.returncode == 0
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
-from bundlekit import CHART_NAMES, CHARTS, STACK, Helm
+from bundlekit import CHART_NAMES, CHARTS, STACK
+
+from tests.support.cli import Helm
 
 SUBCHARTS = {"kubemaint-operator", "users-service", "postgres", "etcd"}
 

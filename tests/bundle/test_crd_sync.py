@@ -7,7 +7,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from bundlekit import CHARTS, ROOT, Helm, documents
+from bundlekit import CHARTS, ROOT, documents
+
+from tests.support.cli import Helm
 
 SCRIPT = ROOT / "scripts" / "crd-sync.sh"
 

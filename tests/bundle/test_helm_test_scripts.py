@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from bundlekit import CHARTS, STACK, Helm, documents
+from bundlekit import CHARTS, STACK, documents
 from kubemaint_devstack.process import free_port
+
+from tests.support.cli import Helm
 
 if TYPE_CHECKING:
     from kubemaint_devstack.etcd import EtcdServer

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 import yaml
-from bundlekit import CHARTS, ROOT, Helm, Scenario, documents
+from bundlekit import CHARTS, ROOT, Scenario, documents
 from kubemaint_devstack.controlplane import KubectlError
+
+from tests.support.cli import Helm
 
 if TYPE_CHECKING:
     from kubemaint_devstack.controlplane import ControlPlane

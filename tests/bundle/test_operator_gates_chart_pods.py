@@ -22,12 +22,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from bundlekit import CHARTS, STACK, TAKE_OWNERSHIP, Helm, documents, helm_kube_args
+from bundlekit import CHARTS, STACK, TAKE_OWNERSHIP, documents, helm_kube_args
+
+from tests.support.cli import Helm
+from tests.support.polling import eventually
 
 if TYPE_CHECKING:
     from kubemaint_devstack.controlplane import ControlPlane
@@ -42,15 +45,6 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def _wait(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 class SimulatedKubelet:
@@ -97,7 +91,7 @@ class SimulatedKubelet:
 
     def settle(self, gate: str, timeout: float = 30.0) -> None:
         """Wait until the operator has set the gate to `gate` on every pod, then report readiness."""
-        _wait(f"{GATE}={gate} on every pod", lambda: set(self.conditions(GATE)) == {gate}, timeout)
+        eventually(lambda: set(self.conditions(GATE)) == {gate}, timeout, f"{GATE}={gate} on every pod", 0.3)
         self.sync()
 
 
@@ -181,14 +175,14 @@ def test_operator_flips_the_gate_on_the_charts_pods(
     service = f"{release}-users-service"
     selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/name=users-service"
     kubelet = SimulatedKubelet(bundle_cluster, namespace, selector)
-    _wait("the chart's two users-service pods", lambda: len(kubelet.pods()) == 2)
+    eventually(lambda: len(kubelet.pods()) == 2, 30, "the chart's two users-service pods", 0.3)
     kubelet.sync()
 
     # Outside maintenance the operator opens the gate on the new pods; they become Ready and serve.
     kubelet.settle("True")
     assert kubelet.conditions("Ready") == ["True", "True"]
-    _wait("both pods ready in the Service's EndpointSlice",
-          lambda: _slice_readiness(bundle_cluster, namespace, service) == [True, True])  # fmt: skip
+    eventually(lambda: _slice_readiness(bundle_cluster, namespace, service) == [True, True], 30,
+               "both pods ready in the Service's EndpointSlice", 0.3)  # fmt: skip
 
     maintenance = {
         "apiVersion": "kubemaint.io/v1alpha1", "kind": "Maintenance",
@@ -198,7 +192,8 @@ def test_operator_flips_the_gate_on_the_charts_pods(
     bundle_cluster.kubectl("apply", "-f", "-", input=json.dumps(maintenance))
     kubelet.settle("False")
     assert kubelet.conditions("Ready") == ["False", "False"]
-    _wait("no ready endpoint left", lambda: True not in _slice_readiness(bundle_cluster, namespace, service))
+    eventually(lambda: True not in _slice_readiness(bundle_cluster, namespace, service), 30,
+               "no ready endpoint left", 0.3)  # fmt: skip
     value = etcd.get(f"{prefix}/users-service")
     assert value is not None
     assert json.loads(value)["enabled"] is True
@@ -207,8 +202,8 @@ def test_operator_flips_the_gate_on_the_charts_pods(
     bundle_cluster.kubectl("delete", "maintenance", "db-upgrade", "-n", namespace, "--timeout=30s")
     kubelet.settle("True")
     assert kubelet.conditions("Ready") == ["True", "True"]
-    _wait("both pods back in the EndpointSlice",
-          lambda: _slice_readiness(bundle_cluster, namespace, service) == [True, True])  # fmt: skip
+    eventually(lambda: _slice_readiness(bundle_cluster, namespace, service) == [True, True], 30,
+               "both pods back in the EndpointSlice", 0.3)  # fmt: skip
     value = etcd.get(f"{prefix}/users-service")
     assert value is None or not json.loads(value).get("enabled")
 

@@ -9,7 +9,9 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
-from bundlekit import CHARTS, STACK, TAKE_OWNERSHIP, Helm, documents, helm_kube_args
+from bundlekit import CHARTS, STACK, TAKE_OWNERSHIP, documents, helm_kube_args
+
+from tests.support.cli import Helm
 
 if TYPE_CHECKING:
     from kubemaint_devstack.controlplane import ControlPlane

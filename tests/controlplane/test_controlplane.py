@@ -6,27 +6,17 @@ No kubelet runs here: Deployments become ReplicaSets and Pods, but the Pods are 
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubemaint_devstack.controlplane import ControlPlane, KubectlError
-from kubemaint_devstack.tools import find_tool
+
+from tests.support.cli import devstack, run_kubectl
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.controlplane
-
-
-def eventually(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.2)
 
 
 def test_apiserver_is_ready(control_plane: ControlPlane) -> None:
@@ -51,7 +41,7 @@ def test_deployment_becomes_replicaset_and_pods(control_plane: ControlPlane) -> 
         items: list[dict[str, Any]] = json.loads(out)["items"]
         return items
 
-    eventually(lambda: len(pods()) == 2)
+    eventually(lambda: len(pods()) == 2, 60, "two pods of the deployment")
     replicasets = json.loads(control_plane.kubectl("get", "replicasets", "-n", ns, "-o", "json"))["items"]
     assert [rs["metadata"]["ownerReferences"][0]["name"] for rs in replicasets] == ["web"]
     owners = {p["metadata"]["ownerReferences"][0]["name"] for p in pods()}
@@ -95,20 +85,17 @@ def _can_list_configmaps(control_plane: ControlPlane, kubeconfig: Path, ns: str)
 
 
 def test_devstack_cli_leaves_a_cluster_running_until_down(tmp_path: Path) -> None:
-    cli = [sys.executable, "-m", "kubemaint_devstack.cli", "--dir", str(tmp_path / "stack")]
-    kubectl = [str(find_tool("kubectl", prefer_cache=True)), "get", "--raw", "/readyz"]
+    stack = tmp_path / "stack"
     try:
-        up = subprocess.run(
-            [*cli, "up", "--control-plane", "--no-postgres"], capture_output=True, text=True, timeout=180
-        )
+        up = devstack(stack, "up", "--control-plane", "--no-postgres", timeout=180)
         assert up.returncode == 0, up.stderr
-        env = subprocess.run([*cli, "env"], capture_output=True, text=True, check=True).stdout
+        env = devstack(stack, "env", check=True).stdout
         exports = dict(line.removeprefix("export ").split("=", 1) for line in env.splitlines())
         assert set(exports) == {"ETCD_ENDPOINTS", "KUBECONFIG"}
-        with_kubeconfig = {**os.environ, "KUBECONFIG": exports["KUBECONFIG"]}
-        ready = subprocess.run(kubectl, env=with_kubeconfig, capture_output=True, text=True, timeout=30)
+        kubeconfig = Path(exports["KUBECONFIG"])
+        ready = run_kubectl(kubeconfig, "get", "--raw", "/readyz", timeout=30)
         assert ready.stdout.strip() == "ok", ready.stderr
     finally:
-        subprocess.run([*cli, "down"], capture_output=True, timeout=120, check=True)
-    gone = subprocess.run(kubectl, env=with_kubeconfig, capture_output=True, text=True, timeout=30)
+        devstack(stack, "down", check=True)
+    gone = run_kubectl(kubeconfig, "get", "--raw", "/readyz", timeout=30)
     assert gone.returncode != 0

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kubemaint_devstack.process import free_port
-from kubemaint_devstack.tools import find_tool
+
+from tests.support.cli import Helm, kubectl_argv, run_kubectl
+from tests.support.polling import seconds_until
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "charts" / "kubemaint-stack"
@@ -90,15 +90,15 @@ class Stack:
 
     def kubectl_argv(self, *args: str) -> list[str]:
         """A kubectl command line for this cluster and namespace."""
-        return [str(find_tool("kubectl", prefer_cache=True)), "--kubeconfig", str(self.kubeconfig),
-                "--namespace", self.namespace, *args]  # fmt: skip
+        return kubectl_argv(self.kubeconfig, "--namespace", self.namespace, *args)
 
     def run_kubectl(
         self, *args: str, input: str | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """kubectl whose failure the caller looks at (a refusal it expects)."""
-        return subprocess.run(self.kubectl_argv(*args), input=input, capture_output=True, text=True,
-                              timeout=timeout, check=False)  # fmt: skip
+        return run_kubectl(
+            self.kubeconfig, "--namespace", self.namespace, *args, input=input, timeout=timeout
+        )
 
     def kubectl(self, *args: str, input: str | None = None, timeout: float = 120) -> str:
         result = self.run_kubectl(*args, input=input, timeout=timeout)
@@ -109,16 +109,12 @@ class Stack:
         return json.loads(self.kubectl("get", *args, "-o", "json"))
 
     def helm(self, *args: str | Path, timeout: float = 600) -> str:
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig),
-               "HELM_CACHE_HOME": str(self.helm_home / "cache"),
-               "HELM_CONFIG_HOME": str(self.helm_home / "config"),
-               "HELM_DATA_HOME": str(self.helm_home / "data")}  # fmt: skip
-        result = subprocess.run(
-            [find_tool("helm", prefer_cache=True), *map(str, args), "--namespace", self.namespace],
-            env=env, capture_output=True, text=True, timeout=timeout, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, f"helm {' '.join(map(str, args))}:\n{result.stderr}\n{result.stdout}"
-        return result.stdout
+        """``helm ARGS --namespace NAMESPACE`` on this cluster (the project's :class:`Helm`); its stdout."""
+        return (
+            Helm(self.helm_home, self.kubeconfig)
+            .run(*args, "--namespace", self.namespace, timeout=timeout)
+            .stdout
+        )
 
     def pods(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self.get("pods", "-l", self.selector)["items"]
@@ -127,7 +123,7 @@ class Stack:
     def wait_all_ready(self, replicas: int = 3, timeout: float = 120) -> float:
         """Wait until ``replicas`` service pods, none of them stopping, are Ready (``kubectl wait -l``
         would also wait on a pod that is being deleted)."""
-        return wait_for(
+        return seconds_until(
             f"{replicas} ready service pods",
             lambda: [conditions(p).get("Ready") for p in self.pods()] == ["True"] * replicas,
             timeout,
@@ -225,16 +221,6 @@ def request(url: str, method: str = "GET", body: object = None) -> tuple[int, di
     except urllib.error.HTTPError as err:
         raw, status, headers = err.read(), err.code, dict(err.headers)
     return status, headers, json.loads(raw) if raw else None
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 90, every: float = 0.5) -> float:
-    """Poll ``check`` until it holds; return the seconds it took. The timeout only stops a hang."""
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(every)
-    return time.monotonic() - started
 
 
 def conditions(pod: dict[str, Any]) -> dict[str, str]:

@@ -17,7 +17,9 @@ import time
 from typing import Any
 
 import pytest
-from e2ekit import GATE, STACK, Stack, conditions, request, wait_for
+from e2ekit import GATE, STACK, Stack, conditions, request
+
+from tests.support.polling import seconds_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
@@ -82,33 +84,35 @@ def test_a_maintenance_without_the_gate_drains_and_answers_503_everywhere(stack:
         for pod in stack.pods():  # no gate: the pods stay in the Service, answering 503 themselves
             assert conditions(pod)["Ready"] == "True"
         stack.kubectl("delete", "maint/no-gate", "--timeout=60s")
-        wait_for("200 through the port-forward", lambda: _http(stack, base)[0] == 200, timeout=30)
-        wait_for("200 through the ClusterIP", lambda: stack.from_cluster("/users").status == 200, timeout=30)
+        seconds_until("200 through the port-forward", lambda: _http(stack, base)[0] == 200, timeout=30)
+        seconds_until(
+            "200 through the ClusterIP", lambda: stack.from_cluster("/users").status == 200, timeout=30
+        )
 
 
 def test_with_the_gate_the_pods_leave_the_service_and_come_back(stack: Stack) -> None:
     stack.apply_maintenance("gated", gate=True, retry_after=60)
     stack.kubectl("wait", "--for=condition=Drained", "maint/gated", "--timeout=90s")
-    took = wait_for("every pod Ready=False through the gate",
-                    lambda: all(conditions(p)["Ready"] == "False" for p in stack.pods()))  # fmt: skip
+    took = seconds_until("every pod Ready=False through the gate",
+                         lambda: all(conditions(p)["Ready"] == "False" for p in stack.pods()))  # fmt: skip
     print(f"pods unready {took:.2f} s after Drained")
     for pod in stack.pods():
         assert conditions(pod)[GATE] == "False"
         assert all(c["ready"] for c in pod["status"]["containerStatuses"]), "the containers stay ready"
-    wait_for("no ready endpoint in the EndpointSlice", lambda: stack.ready_endpoints() == [])
+    seconds_until("no ready endpoint in the EndpointSlice", lambda: stack.ready_endpoints() == [])
     answer = stack.from_cluster("/users")
     assert answer.status is None, f"no pod behind the ClusterIP should answer: {answer}"
     with stack.port_forward() as base:  # a port-forward goes to a pod itself, past the Service
         assert _http(stack, base) == (503, "60")
     stack.kubectl("delete", "maint/gated", "--timeout=60s")
     stack.wait_all_ready()
-    wait_for("3 ready endpoints", lambda: len(stack.ready_endpoints()) == 3)
+    seconds_until("3 ready endpoints", lambda: len(stack.ready_endpoints()) == 3)
     assert stack.from_cluster("/users").status == 200
 
 
 def test_a_pod_replaced_during_a_maintenance_is_gated_before_it_is_ever_ready(stack: Stack) -> None:
     stack.apply_maintenance("replaced", gate=True)
-    wait_for("every pod gated", lambda: all(conditions(p)["Ready"] == "False" for p in stack.pods()))
+    seconds_until("every pod gated", lambda: all(conditions(p)["Ready"] == "False" for p in stack.pods()))
     old = {p["metadata"]["name"] for p in stack.pods()}
     victim = sorted(old)[0]
     stack.kubectl("delete", "pod", victim, "--wait=false")
@@ -126,7 +130,7 @@ def test_a_pod_replaced_during_a_maintenance_is_gated_before_it_is_ever_ready(st
             for p in new
         )
 
-    took = wait_for("the new pod's containers ready and its gate closed", gated_newcomer, every=0.2)
+    took = seconds_until("the new pod's containers ready and its gate closed", gated_newcomer, every=0.2)
     print(f"replacement pod gated with its containers ready {took:.2f} s after the delete")
     assert seen_ready == [], "a pod created during a maintenance was Ready before the operator gated it"
     assert stack.ready_endpoints() == []
@@ -202,7 +206,7 @@ def test_helm_upgrade_rolls_the_service_without_a_failed_request_and_the_pdb_hol
     assert refused.returncode != 0
     assert "disruption budget" in refused.stderr, refused.stderr
     stack.kubectl("rollout", "status", f"deployment/{stack.service}", "--timeout=180s")
-    wait_for("3 ready endpoints", lambda: len(stack.ready_endpoints()) == 3)
+    seconds_until("3 ready endpoints", lambda: len(stack.ready_endpoints()) == 3)
 
 
 def _evict(stack: Stack, pod: str) -> subprocess.CompletedProcess[str]:
@@ -225,7 +229,7 @@ def test_helm_uninstall_leaves_only_what_the_charts_keep(stack: Stack) -> None:
         left[:] = stack.kubectl("get", kinds, "-A", "-l", label, "-o", "name", timeout=180).split()
         return left == kept
 
-    took = wait_for("only the kept objects left", only_kept, timeout=120, every=2)
+    took = seconds_until("only the kept objects left", only_kept, timeout=120, every=2)
     print(f"helm uninstall: the last pod gone {took:.1f} s after it returned; left: {left}")
     crds = stack.kubectl("get", "crd", "-o", "name").split()
     for crd in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):

@@ -16,6 +16,8 @@ from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.postgres import PostgresServer, reachable_data_dir
 from kubemaint_devstack.process import StartError, pid_alive, tail
 
+from tests.support.cli import devstack
+
 
 def test_postgres_answers_with_password_auth(postgres: PostgresServer) -> None:
     assert postgres.psql("select current_user || '@' || current_database()") == "kubemaint@kubemaint"
@@ -126,19 +128,18 @@ def test_processes_die_with_a_crashed_owner(tmp_path: Path) -> None:
 
 def test_devstack_cli_up_env_down(devstack_dir: Path) -> None:
     base = devstack_dir / "cli-stack"
-    cli = [sys.executable, "-m", "kubemaint_devstack.cli", "--dir", str(base)]
     try:
-        up = subprocess.run([*cli, "up"], capture_output=True, text=True, timeout=120)
+        up = devstack(base, "up")
         assert up.returncode == 0, up.stderr
-        env = subprocess.run([*cli, "env"], capture_output=True, text=True, timeout=30, check=True).stdout
+        env = devstack(base, "env", timeout=30, check=True).stdout
         exports = dict(line.removeprefix("export ").split("=", 1) for line in env.splitlines())
         assert set(exports) == {"DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME", "ETCD_ENDPOINTS"}
         server = PostgresServer(base / "postgres", int(exports["DB_PORT"]), password=exports["DB_PASSWORD"])
         assert server.psql("select 40 + 2") == "42"
-        assert subprocess.run([*cli, "status"], capture_output=True, timeout=30).returncode == 0
+        assert devstack(base, "status", timeout=30).returncode == 0
     finally:
-        subprocess.run([*cli, "down"], capture_output=True, timeout=120, check=True)
-    assert subprocess.run([*cli, "status"], capture_output=True, timeout=30).returncode == 1
+        devstack(base, "down", check=True)
+    assert devstack(base, "status", timeout=30).returncode == 1
     with pytest.raises(RuntimeError):
         server.psql("select 1")
 

@@ -17,6 +17,8 @@ from kubemaint_devstack.process import free_port
 from kubemaint_devstack.tools import find_tool
 from nodekit import NodeCluster, host_snapshot, restricted_pod
 
+from tests.support.polling import eventually
+
 pytestmark = pytest.mark.node
 
 SERVE = (
@@ -90,10 +92,11 @@ def test_a_failing_readiness_probe_keeps_a_running_pod_out_of_ready(
     cp = node_cluster.control_plane
     probe = {"readinessProbe": {"httpGet": {"path": "/missing", "port": 8080}, "periodSeconds": 1}}
     cp.kubectl("apply", "-f", "-", input=json.dumps(restricted_pod("unready", namespace, SERVE, **probe)))
-    deadline = time.monotonic() + 60
-    while _pod(cp, namespace, "unready")["status"].get("phase") != "Running":  # type: ignore[union-attr]
-        assert time.monotonic() < deadline, "the container never ran"
-        time.sleep(0.5)
+
+    def running() -> bool:
+        return _pod(cp, namespace, "unready")["status"].get("phase") == "Running"  # type: ignore[union-attr]
+
+    eventually(running, 60, "the container running", every=0.5)
     time.sleep(5)  # five probe periods: each one answered 404
     status = _pod(cp, namespace, "unready")["status"]
     conditions = {c["type"]: c["status"] for c in status["conditions"]}  # type: ignore[index]
@@ -144,13 +147,16 @@ def test_cluster_ips_lead_to_pods_and_to_the_api_server(node_cluster: NodeCluste
     )
     cp.kubectl("wait", "--for=condition=Ready", "pod/backend", "-n", namespace, "--timeout=60s")
     cluster_ip = cp.kubectl("get", "svc", "web", "-n", namespace, "-o", "jsonpath={.spec.clusterIP}")
-    deadline = time.monotonic() + 30
-    while True:  # kube-proxy writes the Service's rules once the EndpointSlice is ready
-        answer = node_cluster.node.in_node("curl", "-sS", "-m", "2", f"http://{cluster_ip}/index.html")
-        if answer.stdout.strip() == "served-by-a-real-container":
-            break
-        assert time.monotonic() < deadline, f"ClusterIP {cluster_ip} never answered: {answer.stderr}"
-        time.sleep(0.5)
+    answers: list[subprocess.CompletedProcess[str]] = []
+
+    def served() -> bool:  # kube-proxy writes the Service's rules once the EndpointSlice is ready
+        answers.append(node_cluster.node.in_node("curl", "-sS", "-m", "2", f"http://{cluster_ip}/index.html"))
+        return answers[-1].stdout.strip() == "served-by-a-real-container"
+
+    try:
+        eventually(served, 30, f"an answer from ClusterIP {cluster_ip}", every=0.5)
+    except AssertionError as timed_out:
+        raise AssertionError(f"ClusterIP {cluster_ip} never answered: {answers[-1].stderr}") from timed_out
     # From another pod (hairpin through the bridge), and the API server through kubernetes.default.
     client = restricted_pod("client", namespace, "sleep 300")
     cp.kubectl("apply", "-f", "-", input=json.dumps(client))

@@ -19,6 +19,9 @@ from kubemaint_devstack.process import free_port
 from kubemaint_devstack.tools import find_tool
 from nodekit import NodeCluster
 
+from tests.support.cli import run_kubectl
+from tests.support.polling import eventually, seconds_until
+
 # A cold run builds both dev images (uv sync inside each: several minutes on 2 cores).
 pytestmark = [pytest.mark.node, pytest.mark.timeout(1800)]
 
@@ -86,12 +89,13 @@ def test_a_python_edit_reaches_the_running_pod_by_live_update(
     up = subprocess.Popen([tilt, "up", "--stream", "--port", str(port)], cwd=checkout, env=tilt_env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while subprocess.run([tilt, "get", "uiresources", "--port", str(port)], env=tilt_env,
-                             capture_output=True, timeout=30, check=False).returncode:  # fmt: skip
+
+        def serving() -> bool:
             assert up.poll() is None, "tilt up stopped"
-            assert time.monotonic() < deadline, "tilt up did not serve its API within 60 s"
-            time.sleep(1)
+            return not subprocess.run([tilt, "get", "uiresources", "--port", str(port)], env=tilt_env,
+                                      capture_output=True, timeout=30, check=False).returncode  # fmt: skip
+
+        eventually(serving, 60, "tilt up serving its API", every=1)
         wait = subprocess.run(
             [tilt, "wait", "--port", str(port), "--for=create", "--for=condition=Ready",
              "uiresource/users-service", "--timeout=600s"],
@@ -107,20 +111,20 @@ def test_a_python_edit_reaches_the_running_pod_by_live_update(
         module = checkout / "service" / "src" / "users_service" / "__init__.py"
         module.write_text(module.read_text() + f'\nLIVE_UPDATE_MARK = "{mark}"\n')
         probe = "import users_service; print(users_service.LIVE_UPDATE_MARK)"
-        started = time.monotonic()
-        seen = ""
-        while time.monotonic() - started < 120:
-            done = subprocess.run(
-                [find_tool("kubectl", prefer_cache=True), "--kubeconfig", tilt_env["KUBECONFIG"], "-n",
-                 NAMESPACE, "exec", pod, "--", "python", "-c", probe],
-                capture_output=True, text=True, timeout=60, check=False,
-            )  # fmt: skip
-            seen = done.stdout.strip()
-            if seen == mark:
-                break
-            time.sleep(1)
-        print(f"live update in the running pod {time.monotonic() - started:.1f} s after the edit")
-        assert seen == mark, f"the edit did not reach pod {pod}: {done.stderr[-2000:]}"
+        probes: list[subprocess.CompletedProcess[str]] = []
+
+        def reached() -> bool:
+            probes.append(run_kubectl(Path(tilt_env["KUBECONFIG"]), "-n", NAMESPACE, "exec", pod, "--",
+                                      "python", "-c", probe, timeout=60))  # fmt: skip
+            return probes[-1].stdout.strip() == mark
+
+        try:
+            took = seconds_until(f"the edit in pod {pod}", reached, timeout=120, every=1)
+        except AssertionError as timed_out:
+            raise AssertionError(
+                f"the edit did not reach pod {pod}: {probes[-1].stderr[-2000:]}"
+            ) from timed_out
+        print(f"live update in the running pod {took:.1f} s after the edit")
         names = _kubectl(node_cluster, "get", "pods", "-l", "app.kubernetes.io/name=users-service",
                          "-o", "jsonpath={.items[*].metadata.name}").split()  # fmt: skip
         assert pod in names, "a live update, not a new pod"

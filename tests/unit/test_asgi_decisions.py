@@ -13,6 +13,8 @@ from kubemaint.asgi import MaintenanceMiddleware
 from kubemaint.inflight import InFlight
 from kubemaint.state import OFF, MaintenanceState, Mode
 
+from tests.support.asgi import call
+
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 FULL = MaintenanceState(enabled=True, reason="Postgres 16 upgrade", retry_after=300)
 READ_ONLY = MaintenanceState(enabled=True, mode=Mode.READ_ONLY, until=NOW + timedelta(seconds=120))
@@ -128,28 +130,6 @@ class View:
     def __init__(self, state: MaintenanceState) -> None:
         self.state = state
         self.in_flight = InFlight()
-
-
-async def call(
-    middleware: MaintenanceMiddleware,
-    method: str,
-    path: str,
-    headers: list[tuple[bytes, bytes]] | None = None,
-    root_path: str = "",
-) -> tuple[int, dict[bytes, bytes], bytes]:
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Any) -> None:
-        sent.append(dict(message))
-
-    scope = {"type": "http", "method": method, "path": path, "root_path": root_path, "headers": headers or []}
-    await middleware(scope, receive, send)
-    start = sent[0]
-    body = b"".join(m.get("body", b"") for m in sent[1:])
-    return start["status"], dict(start["headers"]), body
 
 
 async def app_ok(scope: Any, receive: Any, send: Any) -> None:

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from users_service.body_limit import BodyLimitMiddleware
 
+from tests.support.asgi import exchange
+
 Message = dict[str, object]
 
 
@@ -33,29 +35,9 @@ class RecordingApp:
         await send({"type": "http.response.body", "body": str(len(body)).encode()})
 
 
-async def call(
-    app: BodyLimitMiddleware, chunks: list[bytes], headers: list[tuple[bytes, bytes]], method: str = "POST"
-) -> list[Message]:
-    scope = {"type": "http", "method": method, "path": "/users", "headers": headers}
-    messages = [
-        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
-        for i, chunk in enumerate(chunks)
-    ]
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)  # type: ignore[arg-type]
-    return sent
-
-
 async def test_a_declared_length_over_the_limit_is_refused_without_reading() -> None:
     inner = RecordingApp()
-    sent = await call(BodyLimitMiddleware(inner, max_bytes=10), [b"x" * 11], [(b"content-length", b"11")])
+    sent = await exchange(BodyLimitMiddleware(inner, max_bytes=10), [b"x" * 11], [(b"content-length", b"11")])
     assert sent[0]["status"] == 413
     assert (b"content-type", b"application/problem+json") in sent[0]["headers"]  # type: ignore[operator]
     problem = json.loads(sent[1]["body"])  # type: ignore[arg-type]
@@ -67,7 +49,7 @@ async def test_a_declared_length_over_the_limit_is_refused_without_reading() -> 
 async def test_a_streamed_body_over_the_limit_is_refused() -> None:
     inner = RecordingApp()
     chunked = [(b"transfer-encoding", b"chunked")]
-    sent = await call(BodyLimitMiddleware(inner, max_bytes=10), [b"x" * 6, b"x" * 6], chunked)
+    sent = await exchange(BodyLimitMiddleware(inner, max_bytes=10), [b"x" * 6, b"x" * 6], chunked)
     assert sent[0]["status"] == 413
     assert inner.bodies == []
 
@@ -75,19 +57,19 @@ async def test_a_streamed_body_over_the_limit_is_refused() -> None:
 async def test_a_streamed_body_within_the_limit_reaches_the_app_whole() -> None:
     inner = RecordingApp()
     chunked = [(b"transfer-encoding", b"chunked")]
-    sent = await call(BodyLimitMiddleware(inner, max_bytes=10), [b"abc", b"def", b"ghij"], chunked)
+    sent = await exchange(BodyLimitMiddleware(inner, max_bytes=10), [b"abc", b"def", b"ghij"], chunked)
     assert sent[0]["status"] == 200
     assert inner.bodies == [b"abcdefghij"]
 
 
 async def test_a_body_at_the_limit_passes() -> None:
     inner = RecordingApp()
-    sent = await call(BodyLimitMiddleware(inner, max_bytes=10), [b"x" * 10], [(b"content-length", b"10")])
+    sent = await exchange(BodyLimitMiddleware(inner, max_bytes=10), [b"x" * 10], [(b"content-length", b"10")])
     assert sent[0]["status"] == 200
     assert inner.bodies == [b"x" * 10]
 
 
 async def test_a_get_without_a_body_passes_straight_through() -> None:
     inner = RecordingApp()
-    sent = await call(BodyLimitMiddleware(inner, max_bytes=10), [b""], [], method="GET")
+    sent = await exchange(BodyLimitMiddleware(inner, max_bytes=10), [b""], [], method="GET")
     assert sent[0]["status"] == 200

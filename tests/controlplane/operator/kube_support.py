@@ -17,12 +17,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from kubemaint_devstack.controlplane import ControlPlane, KubectlError
 from kubemaint_devstack.process import ManagedProcess, free_port
+
+from tests.support.polling import eventually
 
 REPO = Path(__file__).resolve().parents[3]
 CRD_DIR = REPO / "k8s" / "base" / "crd"
@@ -31,23 +33,6 @@ SAMPLES_DIR = REPO / "k8s" / "samples"
 GATE = "kubemaint.io/serving"
 OPERATOR_NAMESPACE = "kubemaint-system"
 OPERATOR_ACCOUNT = "kubemaint-operator"
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = check()
-        except (KubectlError, urllib.error.URLError, OSError, KeyError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout:.0f} s (last: {last!r})")
-        time.sleep(0.1)
 
 
 def script(name: str) -> str:

@@ -8,8 +8,10 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kube_support import Kube, OperatorProcess, eventually, maintenance
+from kube_support import Kube, OperatorProcess, maintenance
 from kubemaint_devstack.etcd import EtcdServer
+
+from tests.support.polling import eventually
 
 
 def _drained(obj: Mapping[str, Any] | None) -> tuple[str, str] | None:

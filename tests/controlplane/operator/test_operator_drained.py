@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kube_support import Kube, OperatorProcess, ServiceReplica, eventually, maintenance
+from kube_support import Kube, OperatorProcess, ServiceReplica, maintenance
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.postgres import PostgresServer
+
+from tests.support.polling import eventually
 
 
 def _drained(kube: Kube, namespace: str, name: str) -> dict[str, Any]:

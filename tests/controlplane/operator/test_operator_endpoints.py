@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kube_support import FakeKubelet, Kube, OperatorProcess, eventually, maintenance, pod
+from kube_support import FakeKubelet, Kube, OperatorProcess, maintenance, pod
+
+from tests.support.polling import eventually
 
 
 def _ready_addresses(kube: Kube, namespace: str, service: str) -> set[str]:

@@ -7,15 +7,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from kube_support import Kube, OperatorProcess, eventually, maintenance
+from kube_support import Kube, OperatorProcess, maintenance
 from kubemaint_devstack.etcd import EtcdServer
 
-
-def _json(raw: str | None) -> dict[str, Any] | None:
-    try:
-        return json.loads(raw) if raw else None
-    except json.JSONDecodeError:
-        return None
+from tests.support.etcd_values import decoded
+from tests.support.polling import eventually
 
 
 def test_spec_etcd_writes_another_etcd_and_key(
@@ -29,14 +25,14 @@ def test_spec_etcd_writes_another_etcd_and_key(
     other = etcd_factory()
     key = f"/custom/{service_name}/switch"
     kube.apply(maintenance("m", namespace, service_name, etcd={"endpoints": [other.endpoint], "key": key}))
-    value = eventually(lambda: _json(other.get(key)), 15, "key on the object's own etcd")
+    value = eventually(lambda: decoded(other.get(key)), 15, "key on the object's own etcd")
     assert value["enabled"] is True
     assert value["sources"] == [f"{namespace}/m"]
     obj = kube.wait_phase(namespace, "m", "Active")
     assert obj["status"]["etcd"]["key"] == key
     assert etcd.get(f"/maintenance/{service_name}") is None, "the operator's own etcd is untouched"
     kube.kubectl("delete", "maint", "m", "-n", namespace)
-    assert (_json(other.get(key)) or {}).get("enabled") is False
+    assert (decoded(other.get(key)) or {}).get("enabled") is False
 
 
 def test_spec_etcd_secret_ref_supplies_credentials(
@@ -56,7 +52,7 @@ def test_spec_etcd_secret_ref_supplies_credentials(
     key = f"/maintenance/{service_name}"
 
     def read() -> dict[str, Any] | None:
-        return _json(secured.etcdctl("--user=root:root-pass", "get", key, "--print-value-only").strip())
+        return decoded(secured.etcdctl("--user=root:root-pass", "get", key, "--print-value-only").strip())
 
     kube.apply(maintenance("no-secret", namespace, service_name, etcd={"endpoints": [secured.endpoint]}))
     failed = kube.wait_phase(namespace, "no-secret", "Failed", 20)
@@ -111,7 +107,7 @@ def test_etcd_outage_fails_the_object_and_it_recovers(
 
     flaky.start()
     kube.wait_phase(namespace, "m", "Active", 30)
-    assert (_json(flaky.get(key)) or {}).get("enabled") is True
+    assert (decoded(flaky.get(key)) or {}).get("enabled") is True
 
 
 def test_moving_the_key_ends_the_old_one(
@@ -119,11 +115,11 @@ def test_moving_the_key_ends_the_old_one(
 ) -> None:
     old_key, new_key = f"/maintenance/{service_name}", f"/moved/{service_name}"
     kube.apply(maintenance("m", namespace, service_name))
-    eventually(lambda: (_json(etcd.get(old_key)) or {}).get("enabled") is True, 10, "old key on")
+    eventually(lambda: (decoded(etcd.get(old_key)) or {}).get("enabled") is True, 10, "old key on")
     kube.kubectl("patch", "maint", "m", "-n", namespace, "--type=merge", "-p",
                  json.dumps({"spec": {"etcd": {"key": new_key}}}))  # fmt: skip
-    eventually(lambda: (_json(etcd.get(new_key)) or {}).get("enabled") is True, 10, "new key on")
-    eventually(lambda: (_json(etcd.get(old_key)) or {}).get("enabled") is False, 10, "old key off")
+    eventually(lambda: (decoded(etcd.get(new_key)) or {}).get("enabled") is True, 10, "new key on")
+    eventually(lambda: (decoded(etcd.get(old_key)) or {}).get("enabled") is False, 10, "old key off")
     obj = eventually(
         lambda: (o := kube.maintenance(namespace, "m")) and o["status"]["etcd"]["key"] == new_key and o,
         10,

@@ -3,22 +3,18 @@ RBAC identity: the etcd key, the status, the pods' readiness gate, events and th
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from kube_support import Kube, OperatorProcess, eventually, maintenance, pod, script
+from kube_support import Kube, OperatorProcess, maintenance, pod, script
 from kubemaint_devstack.controlplane import KubectlError
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.process import ManagedProcess
 
-
-def _value(etcd: EtcdServer, key: str) -> dict[str, Any] | None:
-    raw = etcd.get(key)
-    return json.loads(raw) if raw else None
+from tests.support.etcd_values import value_of
+from tests.support.polling import eventually
 
 
 def test_apply_writes_key_sets_status_and_gates_pods_then_delete_undoes_it(
@@ -40,7 +36,7 @@ def test_apply_writes_key_sets_status_and_gates_pods_then_delete_undoes_it(
     # The issue's contract: the key holds the right JSON within 1 s of the apply (bench/apply_latency.py
     # measures the distribution: p99 about 0.25 s on the 2-core dev machine).
     value = eventually(
-        lambda: (v := _value(etcd, key)) and v.get("enabled") and v, 1.0, "the JSON in etcd within 1 s"
+        lambda: (v := value_of(etcd, key)) and v.get("enabled") and v, 1.0, "the JSON in etcd within 1 s"
     )
     print(f"apply -> etcd key: {time.monotonic() - started:.3f} s")
     assert value["mode"] == "full"
@@ -72,11 +68,11 @@ def test_apply_writes_key_sets_status_and_gates_pods_then_delete_undoes_it(
     assert "AllReplicasGated" in events, "a Warning when every selected pod leaves the endpoints"
 
     kube.kubectl("delete", "maint", "upgrade", "-n", namespace, "--wait=false")
-    eventually(lambda: (v := _value(etcd, key)) is not None and v["enabled"] is False, 10, "key off")
+    eventually(lambda: (v := value_of(etcd, key)) is not None and v["enabled"] is False, 10, "key off")
     eventually(lambda: kube.gate(namespace, "gated-a") == "True", 10, "gate True again")
     eventually(lambda: kube.gate(namespace, "gated-b") == "True", 10, "gate True again")
     kube.wait_gone(namespace, "upgrade", 10)
-    final = _value(etcd, key)
+    final = value_of(etcd, key)
     assert final is not None
     assert final["enabled"] is False
     assert final["sources"] == []
@@ -118,7 +114,7 @@ def test_two_objects_merge_and_deleting_one_keeps_the_other(
                     window={"end": "2099-01-01T00:00:00Z"}),
     )  # fmt: skip
     value = eventually(
-        lambda: (v := _value(etcd, key)) and len(v.get("sources", [])) == 2 and v, 10, "both objects merged"
+        lambda: (v := value_of(etcd, key)) and len(v.get("sources", [])) == 2 and v, 10, "both objects merged"
     )
     assert value["enabled"] is True
     assert value["mode"] == "full", "full wins over read-only"
@@ -129,7 +125,9 @@ def test_two_objects_merge_and_deleting_one_keeps_the_other(
 
     kube.kubectl("delete", "maint", "full", "-n", namespace)
     value = eventually(
-        lambda: (v := _value(etcd, key)) and v.get("sources") == [f"{namespace}/reads"] and v, 10, "one left"
+        lambda: (v := value_of(etcd, key)) and v.get("sources") == [f"{namespace}/reads"] and v,
+        10,
+        "one left",
     )
     assert value["enabled"] is True
     assert value["mode"] == "read-only"
@@ -144,7 +142,7 @@ def test_disabling_ends_the_maintenance_but_keeps_the_object(
     kube.apply(maintenance("m", namespace, service_name))
     kube.wait_phase(namespace, "m", "Active")
     kube.kubectl("patch", "maint", "m", "-n", namespace, "--type=merge", "-p", '{"spec":{"enabled":false}}')
-    eventually(lambda: (v := _value(etcd, key)) is not None and v["enabled"] is False, 10, "key off")
+    eventually(lambda: (v := value_of(etcd, key)) is not None and v["enabled"] is False, 10, "key off")
     obj = kube.wait_phase(namespace, "m", "Completed")
     assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"] == 2
 
@@ -185,7 +183,7 @@ def test_kopf_run_module_runs_the_same_operator(
     process.start()
     try:
         kube.apply(maintenance("m", namespace, service_name, reason="via kopf run"))
-        value = eventually(lambda: _value(etcd, f"/maintenance/{service_name}"), 30, "key written")
+        value = eventually(lambda: value_of(etcd, f"/maintenance/{service_name}"), 30, "key written")
         assert value["reason"] == "via kopf run"
         kube.wait_phase(namespace, "m", "Active")
         kube.kubectl("delete", "maint", "m", "-n", namespace, "--timeout=30s")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-from kube_support import Kube, OperatorProcess, eventually, maintenance
+from kube_support import Kube, OperatorProcess, maintenance
 from kubemaint_devstack.etcd import EtcdServer
+
+from tests.support.polling import eventually
 
 
 def test_the_operators_etcd_without_its_scheme_merges_with_objects_without_spec_etcd(

@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kube_support import Kube, OperatorProcess, eventually
+from kube_support import Kube, OperatorProcess
 from kubemaint_devstack.etcd import EtcdServer
+
+from tests.support.polling import eventually
 
 
 def _probe(operator: OperatorProcess) -> dict[str, object]:

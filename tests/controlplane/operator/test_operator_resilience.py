@@ -6,22 +6,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
 
-from kube_support import Kube, OperatorProcess, eventually, maintenance, pod
+from kube_support import Kube, OperatorProcess, maintenance, pod
 from kubemaint_devstack.etcd import EtcdServer
 
-
-def _value(etcd: EtcdServer, key: str) -> dict[str, Any] | None:
-    raw = etcd.get(key)
-    try:
-        return json.loads(raw) if raw else None
-    except json.JSONDecodeError:
-        return None
+from tests.support.etcd_values import value_of
+from tests.support.polling import eventually
 
 
 def _enabled(etcd: EtcdServer, key: str) -> bool | None:
-    value = _value(etcd, key)
+    value = value_of(etcd, key)
     return None if value is None else bool(value["enabled"])
 
 
@@ -57,7 +51,7 @@ def test_killed_mid_reconcile_and_restarted_ends_right(
     kube.wait_gone(namespace, "first", 30)
     eventually(lambda: _enabled(etcd, f"/maintenance/{first}") is False, 10, "first key off")
     eventually(lambda: kube.gate(namespace, "a1") == "True", 10, "a1 serving again")
-    second_value = eventually(lambda: _value(etcd, f"/maintenance/{second}"), 10, "second key written")
+    second_value = eventually(lambda: value_of(etcd, f"/maintenance/{second}"), 10, "second key written")
     assert second_value["enabled"] is True
     assert second_value["reason"] == "mid-reconcile"
     obj = kube.wait_phase(namespace, "second", "Active")
@@ -112,7 +106,7 @@ def test_hand_edit_of_the_key_is_repaired_while_an_object_exists(
     for edit in ("false", '{"enabled": false}', "{broken json"):
         etcd.put(key, edit)
         repaired = eventually(
-            lambda: (v := _value(etcd, key)) and v["enabled"] and v["reason"] == "keep me" and v,
+            lambda: (v := value_of(etcd, key)) and v["enabled"] and v["reason"] == "keep me" and v,
             15,
             f"repair after {edit!r}",
         )
@@ -145,13 +139,13 @@ def test_hand_edit_is_repaired_at_once_by_the_key_watch(
         etcd.put(key, edit)
         started = time.monotonic()
         eventually(
-            lambda: (v := _value(etcd, key)) and v["enabled"] and v["reason"] == "watched",
+            lambda: (v := value_of(etcd, key)) and v["enabled"] and v["reason"] == "watched",
             10,
             f"repair of {edit!r}",
         )
         print(f"hand edit {edit!r} repaired in {time.monotonic() - started:.2f} s")
     etcd.delete(key)
-    eventually(lambda: (v := _value(etcd, key)) and v["enabled"], 10, "repair of a deleted key")
+    eventually(lambda: (v := value_of(etcd, key)) and v["enabled"], 10, "repair of a deleted key")
 
 
 def _events(kube: Kube, namespace: str, name: str, reason: str) -> int:

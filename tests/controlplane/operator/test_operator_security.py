@@ -15,8 +15,10 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from kube_support import Kube, OperatorProcess, eventually, maintenance
+from kube_support import Kube, OperatorProcess, maintenance
 from kubemaint_devstack.etcd import EtcdServer
+
+from tests.support.polling import eventually
 
 APPROVAL = "kubemaint.io/etcd-endpoints"
 

@@ -7,8 +7,10 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-from kube_support import Kube, OperatorProcess, eventually, maintenance
+from kube_support import Kube, OperatorProcess, maintenance
 from kubemaint_devstack.etcd import EtcdServer
+
+from tests.support.polling import eventually
 
 
 def _stamp(moment: datetime) -> str:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
@@ -14,6 +11,8 @@ from kubemaint.manager import Manager, ManagerConfig
 from kubemaint.state import MaintenanceState
 from kubemaint.store import StateStore
 from kubemaint_devstack.etcd import EtcdServer
+
+from tests.support.cli import kubemaint
 
 
 def enable_auth(server: EtcdServer, password: str) -> None:
@@ -58,25 +57,12 @@ async def test_a_wrong_password_is_an_error_not_a_hang(etcd_factory: Callable[[]
 def test_the_cli_reports_a_wrong_password_in_one_line(etcd_factory: Callable[[], EtcdServer]) -> None:
     server = etcd_factory()
     enable_auth(server, "right")
-    env = {**os.environ, "ETCD_ENDPOINTS": server.endpoint, "ETCD_USERNAME": "root", "ETCD_PASSWORD": "wrong"}
-    done = subprocess.run(
-        [sys.executable, "-m", "kubemaint.cli", "status", "svc"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    env = {"ETCD_ENDPOINTS": server.endpoint, "ETCD_USERNAME": "root", "ETCD_PASSWORD": "wrong"}
+    done = kubemaint("status", "svc", **env)
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1
     assert "authentication failed" in done.stderr
     assert "wrong" not in done.stderr
     env["ETCD_PASSWORD"] = "right"
-    done = subprocess.run(
-        [sys.executable, "-m", "kubemaint.cli", "on", "svc"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    done = kubemaint("on", "svc", **env)
     assert done.returncode == 0, done.stderr

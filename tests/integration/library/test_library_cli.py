@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 from kubemaint.client import EtcdConfig
@@ -14,19 +11,7 @@ from kubemaint.manager import Manager, ManagerConfig
 from kubemaint.state import Mode, parse
 from kubemaint_devstack.etcd import EtcdServer
 
-
-def kubemaint(*args: str, endpoints: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "ETCD_ENDPOINTS"}
-    if endpoints is not None:
-        env["ETCD_ENDPOINTS"] = endpoints
-    return subprocess.run(
-        [sys.executable, "-m", "kubemaint.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+from tests.support.cli import kubemaint
 
 
 def test_on_status_off_round_trip(etcd: EtcdServer, unique_key: str) -> None:
@@ -40,7 +25,7 @@ def test_on_status_off_round_trip(etcd: EtcdServer, unique_key: str) -> None:
         "30m",
         "--retry-after",
         "120",
-        endpoints=etcd.endpoint,
+        ETCD_ENDPOINTS=etcd.endpoint,
     )
     assert done.returncode == 0, done.stderr
     assert f"{unique_key}: maintenance on at revision" in done.stdout
@@ -62,7 +47,7 @@ def test_on_status_off_round_trip(etcd: EtcdServer, unique_key: str) -> None:
     done = kubemaint("off", service, "--endpoints", etcd.endpoint)
     assert done.returncode == 0, done.stderr
     assert not parse(etcd.get(unique_key)).enabled
-    text = kubemaint("status", service, endpoints=etcd.endpoint)
+    text = kubemaint("status", service, ETCD_ENDPOINTS=etcd.endpoint)
     assert text.returncode == 0
     assert f"{unique_key}: maintenance off" in text.stdout
     assert "replicas: 0 live" in text.stdout
@@ -73,7 +58,7 @@ def test_read_only_until_and_a_custom_prefix(etcd: EtcdServer, unique_key: str) 
     prefix, service = unique_key.rsplit("/", 1)
     stamp = until.isoformat().replace("+00:00", "Z")
     done = kubemaint(
-        "on", service, "--read-only", "--until", stamp, "--prefix", prefix, endpoints=etcd.endpoint
+        "on", service, "--read-only", "--until", stamp, "--prefix", prefix, ETCD_ENDPOINTS=etcd.endpoint
     )
     assert done.returncode == 0, done.stderr
     state = parse(etcd.get(unique_key))
@@ -87,21 +72,23 @@ async def test_status_lists_live_replicas_and_their_acks(etcd: EtcdServer, uniqu
     revision = etcd.put(unique_key, "true")
     async with Manager(config):
         for _ in range(100):  # the CLI runs in a thread: the manager's loop must keep running
-            status = await asyncio.to_thread(kubemaint, "status", service, "--json", endpoints=etcd.endpoint)
+            status = await asyncio.to_thread(
+                kubemaint, "status", service, "--json", ETCD_ENDPOINTS=etcd.endpoint
+            )
             document = json.loads(status.stdout)
             if document["replicas"]["acknowledged"] == 1:
                 break
         assert document["replicas"] == {"live": 1, "acknowledged": 1}
         assert document["acks"][0]["instance"] == "pod-a"
         assert document["acks"][0]["revision"] == revision
-        text = (await asyncio.to_thread(kubemaint, "status", service, endpoints=etcd.endpoint)).stdout
+        text = (await asyncio.to_thread(kubemaint, "status", service, ETCD_ENDPOINTS=etcd.endpoint)).stdout
         assert "pod-a: on, revision" in text
         assert "(current)" in text
 
 
 def test_a_malformed_value_makes_status_fail(etcd: EtcdServer, unique_key: str) -> None:
     etcd.put(unique_key, "{nope")
-    status = kubemaint("status", unique_key.rsplit("/", 1)[1], endpoints=etcd.endpoint)
+    status = kubemaint("status", unique_key.rsplit("/", 1)[1], ETCD_ENDPOINTS=etcd.endpoint)
     assert status.returncode == 1
     assert "MALFORMED" in status.stdout
 
@@ -138,7 +125,7 @@ def test_status_counts_an_ack_only_once_the_replica_has_drained(etcd: EtcdServer
         ack_key(unique_key, "done"), encode_ack(Ack("done", revision, True, 0, at, "full", drained=True))
     )
     etcd.put(ack_key(unique_key, "old"), encode_ack(Ack("old", revision - 1, False, 0, at)))
-    document = json.loads(kubemaint("status", service, "--json", endpoints=etcd.endpoint).stdout)
+    document = json.loads(kubemaint("status", service, "--json", ETCD_ENDPOINTS=etcd.endpoint).stdout)
     assert document["revision"] == revision
     assert document["replicas"] == {"live": 3, "acknowledged": 1}
     assert {a["instance"]: a["current"] for a in document["acks"]} == {
@@ -146,6 +133,6 @@ def test_status_counts_an_ack_only_once_the_replica_has_drained(etcd: EtcdServer
         "done": True,
         "old": False,
     }
-    text = kubemaint("status", service, endpoints=etcd.endpoint).stdout
+    text = kubemaint("status", service, ETCD_ENDPOINTS=etcd.endpoint).stdout
     assert "busy: on, revision" in text
     assert "(draining)" in text

@@ -21,6 +21,8 @@ from kubemaint.state import MaintenanceState, encode, format_time
 from kubemaint.store import StateStore
 from kubemaint_devstack.etcd import EtcdServer
 
+from tests.support.polling import eventually_async
+
 
 class RecordingHandler:
     """Records the calls it gets (a real handler would resize a pool or pause a consumer)."""
@@ -51,19 +53,6 @@ def config_for(endpoint: str, key: str, instance: str = "replica-a", **options: 
     return ManagerConfig(key=key, etcd=etcd, instance=instance, **options)
 
 
-async def eventually(predicate: Callable[[], Any], within: float = 10.0, step: float = 0.02) -> None:
-    async with asyncio.timeout(within):
-        while not await _value(predicate):
-            await asyncio.sleep(step)
-
-
-async def _value(predicate: Callable[[], Any]) -> Any:
-    result = predicate()
-    if asyncio.iscoroutine(result):
-        result = await result
-    return result
-
-
 async def acks_of(endpoint: str, key: str) -> list[Ack]:
     async with StateStore.open(EtcdConfig.from_endpoints(endpoint)) as writer:
         return await writer.list_acks(key)
@@ -92,16 +81,16 @@ async def test_flips_call_handlers_in_order_and_acks_follow(etcd: EtcdServer, un
     await manager.start()
     try:
         assert not manager.state.enabled
-        await eventually(lambda: _acked(etcd.endpoint, unique_key, 0, False))
+        await eventually_async(lambda: _acked(etcd.endpoint, unique_key, 0, False))
         on = etcd.put(unique_key, json.dumps({"enabled": True, "mode": "read-only", "reason": "r"}))
-        await eventually(lambda: _acked(etcd.endpoint, unique_key, on, True))
+        await eventually_async(lambda: _acked(etcd.endpoint, unique_key, on, True))
         assert manager.state.label == "read-only"
         full = etcd.put(unique_key, "maintenance")
-        await eventually(lambda: _acked(etcd.endpoint, unique_key, full, True))
+        await eventually_async(lambda: _acked(etcd.endpoint, unique_key, full, True))
         same = etcd.put(unique_key, "on")  # same meaning, new revision: acknowledged, no handler call
-        await eventually(lambda: _acked(etcd.endpoint, unique_key, same, True))
+        await eventually_async(lambda: _acked(etcd.endpoint, unique_key, same, True))
         off = etcd.put(unique_key, "false")
-        await eventually(lambda: _acked(etcd.endpoint, unique_key, off, False))
+        await eventually_async(lambda: _acked(etcd.endpoint, unique_key, off, False))
         assert handler.calls == [("start", "read-only"), ("start", "on"), ("end", "off")]
         assert manager.transitions == 3
         ack = (await acks_of(etcd.endpoint, unique_key))[0]
@@ -126,13 +115,13 @@ async def test_entering_waits_for_in_flight_requests_then_acks(etcd: EtcdServer,
     try:
         manager.in_flight.enter()
         revision = etcd.put(unique_key, "true")
-        await eventually(lambda: manager.state.enabled)  # new requests are refused at once
+        await eventually_async(lambda: manager.state.enabled)  # new requests are refused at once
         await asyncio.sleep(0.5)
         assert handler.calls == []  # ...but the handler waits for the request in flight
         assert not await _acked(etcd.endpoint, unique_key, revision, True)
         manager.in_flight.exit()
-        await eventually(lambda: handler.calls == [("start", "on")], within=5.0)
-        await eventually(lambda: _acked(etcd.endpoint, unique_key, revision, True))
+        await eventually_async(lambda: handler.calls == [("start", "on")], timeout=5.0)
+        await eventually_async(lambda: _acked(etcd.endpoint, unique_key, revision, True))
     finally:
         await manager.stop()
 
@@ -145,10 +134,10 @@ async def test_the_drain_timeout_bounds_the_wait(etcd: EtcdServer, unique_key: s
     try:
         manager.in_flight.enter()
         revision = etcd.put(unique_key, "true")
-        await eventually(lambda: handler.calls == [("start", "on")], within=5.0)
+        await eventually_async(lambda: handler.calls == [("start", "on")], timeout=5.0)
         assert manager.last_error is not None
         assert "drain timed out" in manager.last_error
-        await eventually(lambda: _acked(etcd.endpoint, unique_key, revision, True))
+        await eventually_async(lambda: _acked(etcd.endpoint, unique_key, revision, True))
         ack = next(a for a in await acks_of(etcd.endpoint, unique_key) if a.revision == revision)
         assert ack.in_flight == 1
         assert not ack.drained
@@ -165,13 +154,13 @@ async def test_a_late_drain_is_acknowledged_without_a_new_etcd_write(
     try:
         manager.in_flight.enter()  # a request held in flight past the drain timeout
         revision = etcd.put(unique_key, "true")
-        await eventually(lambda: _ack_of(etcd.endpoint, unique_key, revision))
+        await eventually_async(lambda: _ack_of(etcd.endpoint, unique_key, revision))
         ack = await _ack_of(etcd.endpoint, unique_key, revision)
         assert ack is not None
         assert (ack.maintenance, ack.drained, ack.in_flight) == (True, False, 1)
         await asyncio.sleep(0.3)
         manager.in_flight.exit()
-        await eventually(lambda: _drained_ack(etcd.endpoint, unique_key, revision))
+        await eventually_async(lambda: _drained_ack(etcd.endpoint, unique_key, revision))
         ack = await _ack_of(etcd.endpoint, unique_key, revision)
         assert ack is not None
         assert (ack.maintenance, ack.drained, ack.in_flight) == (True, True, 0)
@@ -188,14 +177,14 @@ async def test_a_late_drain_ends_with_the_next_transition_or_stop(etcd: EtcdServ
     try:
         manager.in_flight.enter()  # never finishes while maintenance lasts
         on = etcd.put(unique_key, "true")
-        await eventually(lambda: _ack_of(etcd.endpoint, unique_key, on))
-        await eventually(lambda: _late_drains() == 1)
+        await eventually_async(lambda: _ack_of(etcd.endpoint, unique_key, on))
+        await eventually_async(lambda: _late_drains() == 1)
         off = etcd.put(unique_key, "false")
-        await eventually(lambda: _ack_of(etcd.endpoint, unique_key, off))
-        await eventually(lambda: _late_drains() == 0)
+        await eventually_async(lambda: _ack_of(etcd.endpoint, unique_key, off))
+        await eventually_async(lambda: _late_drains() == 0)
         again = etcd.put(unique_key, "true")
-        await eventually(lambda: _ack_of(etcd.endpoint, unique_key, again))
-        await eventually(lambda: _late_drains() == 1)
+        await eventually_async(lambda: _ack_of(etcd.endpoint, unique_key, again))
+        await eventually_async(lambda: _late_drains() == 1)
     finally:
         await manager.stop()
     assert _late_drains() == 0
@@ -225,13 +214,13 @@ async def test_latest_state_wins_while_a_transition_is_in_progress(etcd: EtcdSer
     try:
         async with StateStore.open(EtcdConfig.from_endpoints(etcd.endpoint)) as writer:
             await writer.put_state(unique_key, MaintenanceState(enabled=True))
-            await eventually(lambda: manager.state.enabled)
+            await eventually_async(lambda: manager.state.enabled)
             # while on_start runs (1 s), the value flips four more times and ends off
             for enabled in (False, True, False, True):
                 await writer.put_state(unique_key, MaintenanceState(enabled=enabled))
             last = await writer.put_state(unique_key, MaintenanceState(enabled=False))
-        await eventually(lambda: manager.revision == last and not manager.state.enabled, within=10.0)
-        await eventually(lambda: _acked(etcd.endpoint, unique_key, last, False))
+        await eventually_async(lambda: manager.revision == last and not manager.state.enabled, timeout=10.0)
+        await eventually_async(lambda: _acked(etcd.endpoint, unique_key, last, False))
         assert handler.calls == [("start", "on"), ("end", "off")]  # the intermediate values were coalesced
         assert manager.transitions == 2
     finally:
@@ -248,10 +237,10 @@ async def test_maintenance_ends_at_until_without_an_etcd_event(etcd: EtcdServer,
     try:
         assert manager.state.enabled
         assert manager.stats()["until"] == format_time(until)
-        await eventually(lambda: not manager.state.enabled, within=10.0)
+        await eventually_async(lambda: not manager.state.enabled, timeout=10.0)
         assert datetime.now(UTC) >= until
-        await eventually(lambda: handler.calls == [("start", "on"), ("end", "off")], within=5.0)
-        await eventually(lambda: _acked(etcd.endpoint, unique_key, revision, False))
+        await eventually_async(lambda: handler.calls == [("start", "on"), ("end", "off")], timeout=5.0)
+        await eventually_async(lambda: _acked(etcd.endpoint, unique_key, revision, False))
         assert manager.revision == revision  # nothing was written to etcd
     finally:
         await manager.stop()
@@ -287,7 +276,7 @@ async def test_at_until_requests_are_admitted_only_once_the_handlers_restored(
         assert manager.state.enabled, "past until but not restored yet: still refusing (restore, then admit)"
         assert manager.stats()["maintenance"] is True, "/stats agrees with admission"
         handler.release.set()
-        await eventually(lambda: not manager.state.enabled, within=5.0)
+        await eventually_async(lambda: not manager.state.enabled, timeout=5.0)
         assert handler.calls == [("start", "on"), ("end", "off")]
     finally:
         handler.release.set()
@@ -300,7 +289,7 @@ async def test_a_malformed_value_keeps_the_last_good_state(etcd: EtcdServer, uni
     await manager.start()
     try:
         etcd.put(unique_key, '{"enabled": tru')
-        await eventually(lambda: manager.etcd.malformed == 1)
+        await eventually_async(lambda: manager.etcd.malformed == 1)
         assert manager.state.enabled
         assert manager.revision == good
         stats = manager.stats()
@@ -309,7 +298,7 @@ async def test_a_malformed_value_keeps_the_last_good_state(etcd: EtcdServer, uni
         assert isinstance(etcd_stats, dict)
         assert etcd_stats["malformed"] == 1
         fixed = etcd.put(unique_key, "false")
-        await eventually(lambda: manager.revision == fixed and not manager.state.enabled)
+        await eventually_async(lambda: manager.revision == fixed and not manager.state.enabled)
     finally:
         await manager.stop()
 
@@ -329,13 +318,13 @@ async def test_closed_policy_enters_maintenance_after_the_grace_and_recovers(
     await manager.start()
     try:
         proxy.cut()
-        await eventually(lambda: not manager.connected, within=10.0)
+        await eventually_async(lambda: not manager.connected, timeout=10.0)
         assert manager.source == "last-known"
-        await eventually(lambda: manager.state.enabled, within=5.0)
+        await eventually_async(lambda: manager.state.enabled, timeout=5.0)
         assert manager.source == "loss-policy"
         assert "unreachable" in manager.state.reason
         proxy.heal()
-        await eventually(lambda: manager.connected and not manager.state.enabled, within=10.0)
+        await eventually_async(lambda: manager.connected and not manager.state.enabled, timeout=10.0)
         assert manager.source == "etcd"
         assert handler.calls == [("start", "on"), ("end", "off")]
     finally:
@@ -354,10 +343,10 @@ async def test_open_policy_serves_after_the_grace(etcd: EtcdServer, unique_key: 
     try:
         assert manager.state.enabled
         proxy.cut()
-        await eventually(lambda: not manager.state.enabled, within=15.0)
+        await eventually_async(lambda: not manager.state.enabled, timeout=15.0)
         assert manager.source == "loss-policy"
         proxy.heal()
-        await eventually(lambda: manager.state.enabled and manager.source == "etcd", within=10.0)
+        await eventually_async(lambda: manager.state.enabled and manager.source == "etcd", timeout=10.0)
     finally:
         await manager.stop()
 
@@ -371,13 +360,15 @@ async def test_last_known_policy_keeps_the_state_while_etcd_is_down(
     await manager.start()
     try:
         server.stop()
-        await eventually(lambda: not manager.connected, within=10.0)
+        await eventually_async(lambda: not manager.connected, timeout=10.0)
         await asyncio.sleep(1.0)
         assert manager.state.enabled
         assert manager.source == "last-known"
         await asyncio.to_thread(server.start)
         revision = server.put(unique_key, "off")
-        await eventually(lambda: manager.revision == revision and not manager.state.enabled, within=10.0)
+        await eventually_async(
+            lambda: manager.revision == revision and not manager.state.enabled, timeout=10.0
+        )
     finally:
         await manager.stop()
 
@@ -414,10 +405,10 @@ async def test_a_killed_replica_ack_disappears_when_its_lease_expires(
         assert process.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 30)
         assert line.strip() == "started"
-        await eventually(lambda: _acked(etcd.endpoint, unique_key, revision, True))
+        await eventually_async(lambda: _acked(etcd.endpoint, unique_key, revision, True))
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
-        await eventually(lambda: _no_acks(etcd.endpoint, unique_key), within=15.0)
+        await eventually_async(lambda: _no_acks(etcd.endpoint, unique_key), timeout=15.0)
     finally:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
@@ -434,7 +425,7 @@ async def test_several_replicas_each_acknowledge(etcd: EtcdServer, unique_key: s
         await manager.start()
     try:
         revision = etcd.put(unique_key, "true")
-        await eventually(lambda: _all_acked(etcd.endpoint, unique_key, revision, 3))
+        await eventually_async(lambda: _all_acked(etcd.endpoint, unique_key, revision, 3))
         await managers[1].stop()
         acks = await acks_of(etcd.endpoint, unique_key)
         assert [a.instance for a in acks] == ["r0", "r2"]
@@ -467,8 +458,8 @@ async def test_start_without_etcd_follows_the_loss_policy_then_catches_up(
     await manager.start()  # returns after start_timeout even though etcd cannot be read
     try:
         assert manager.source in ("none", "loss-policy")
-        await eventually(lambda: manager.state.enabled and manager.source == "loss-policy", within=5.0)
+        await eventually_async(lambda: manager.state.enabled and manager.source == "loss-policy", timeout=5.0)
         proxy.heal()
-        await eventually(lambda: manager.source == "etcd" and not manager.state.enabled, within=10.0)
+        await eventually_async(lambda: manager.source == "etcd" and not manager.state.enabled, timeout=10.0)
     finally:
         await manager.stop()

@@ -13,6 +13,8 @@ from kubemaint.pgpool import PoolHandler
 from kubemaint.state import MaintenanceState, Mode
 from kubemaint_devstack.postgres import PostgresServer
 
+from tests.support.polling import eventually_async
+
 FULL = MaintenanceState(enabled=True)
 READ_ONLY = MaintenanceState(enabled=True, mode=Mode.READ_ONLY)
 OFF = MaintenanceState()
@@ -66,19 +68,19 @@ async def eventually_count(
     counter: asyncpg.Connection, application: str, check: object, within: float = 10.0
 ) -> int:
     assert callable(check)
-    async with asyncio.timeout(within):
-        while True:
-            count = await server_connections(counter, application)
-            if check(count):
-                return count
-            await asyncio.sleep(0.05)
+    counts: list[int] = []
+
+    async def matches() -> bool:
+        counts.append(await server_connections(counter, application))
+        return bool(check(counts[-1]))
+
+    await eventually_async(matches, within, f"the server connections of {application}", every=0.05)
+    return counts[-1]
 
 
 async def retired(handler: PoolHandler, within: float = 10.0) -> None:
     """Wait until no old pool is left open."""
-    async with asyncio.timeout(within):
-        while handler.stats()["retiring"] != 0:
-            await asyncio.sleep(0.02)
+    await eventually_async(lambda: handler.stats()["retiring"] == 0, within, "no old pool left", every=0.02)
 
 
 def make_handler(postgres: PostgresServer, database: str, application: str, **sizes: int) -> PoolHandler:

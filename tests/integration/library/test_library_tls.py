@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +15,8 @@ from kubemaint.state import MaintenanceState, parse
 from kubemaint.store import StateStore
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.pki import Pki, ensure_etcd_pki
+
+from tests.support.cli import kubemaint
 
 TLS_FAILURE = r"(?i)handshake|certificate|TSI_|SSL"
 """What grpc says when TLS fails (wrong CA: "Tls handshake failed ... certificate signature failure";
@@ -141,18 +140,6 @@ async def test_a_wrong_ca_is_a_clear_error_within_the_timeout(
         assert "handshake" in str(etcd_stats["lastError"]).lower()
     finally:
         await manager.stop()
-
-
-def kubemaint(*args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ETCD_")}
-    return subprocess.run(
-        [sys.executable, "-m", "kubemaint.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**env, **env_vars},
-        check=False,
-    )
 
 
 def test_the_cli_over_tls_with_flags_and_with_the_environment(etcd_tls: EtcdServer, unique_key: str) -> None:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import signal
@@ -26,6 +25,8 @@ from kubemaint_devstack.postgres import PostgresServer
 from kubemaint_devstack.process import free_port
 from users_service.app import create_app
 from users_service.settings import load_settings
+
+from tests.support.asgi import lifespan_client
 
 SERVICE_SCRIPT = Path(sys.executable).with_name("users-service")
 
@@ -62,11 +63,8 @@ def start_app(service_env: dict[str, str]) -> StartApp:
 
     @asynccontextmanager
     async def start(**overrides: str) -> AsyncIterator[httpx.AsyncClient]:
-        app = create_app(load_settings({**service_env, **overrides}))
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://users.test") as client:
-                yield client
+        async with lifespan_client(create_app(load_settings({**service_env, **overrides}))) as client:
+            yield client
 
     return start
 
@@ -139,26 +137,6 @@ def start_process(service_env: dict[str, str], tmp_path: Path) -> Iterator[Start
     yield start
     for service in started:
         service.stop()
-
-
-async def _wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.01) -> None:
-    """Poll an async or sync predicate until it is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(interval)
-
-
-@pytest.fixture
-def wait_for() -> Callable[..., object]:
-    """``await wait_for(predicate, timeout=10)``: poll until the (sync or async) predicate is truthy."""
-    return _wait_for
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ from collections.abc import Callable
 import httpx
 from kubemaint_devstack.etcd import EtcdServer
 
+from tests.support.polling import eventually_async
+
 
 async def status_of(client: httpx.AsyncClient) -> int:
     return (await client.get("/users")).status_code
@@ -19,7 +21,7 @@ async def maintenance_source(client: httpx.AsyncClient) -> tuple[bool, str]:
 
 
 async def test_etcd_down_keeps_serving_and_a_change_after_its_restart_is_caught_up(
-    start_app, etcd_factory: Callable[[], EtcdServer], unique_key: str, wait_for
+    start_app, etcd_factory: Callable[[], EtcdServer], unique_key: str
 ) -> None:
     own = etcd_factory()
     async with start_app(ETCD_ENDPOINTS=own.endpoint) as client:
@@ -29,7 +31,7 @@ async def test_etcd_down_keeps_serving_and_a_change_after_its_restart_is_caught_
         async def lost() -> bool:
             return await maintenance_source(client) == (False, "last-known")
 
-        await wait_for(lost, timeout=15)
+        await eventually_async(lost, timeout=15)
         assert await status_of(client) == 200  # last-known: off, still serving
         assert (await client.get("/readyz")).status_code == 200
 
@@ -39,12 +41,12 @@ async def test_etcd_down_keeps_serving_and_a_change_after_its_restart_is_caught_
         async def in_maintenance() -> bool:
             return await status_of(client) == 503
 
-        await wait_for(in_maintenance, timeout=15)
+        await eventually_async(in_maintenance, timeout=15)
         assert await maintenance_source(client) == (True, "etcd")
 
 
 async def test_the_closed_policy_enters_maintenance_after_the_grace_period(
-    start_app, etcd_factory: Callable[[], EtcdServer], wait_for
+    start_app, etcd_factory: Callable[[], EtcdServer]
 ) -> None:
     own = etcd_factory()
     async with start_app(
@@ -56,7 +58,7 @@ async def test_the_closed_policy_enters_maintenance_after_the_grace_period(
         async def closed() -> bool:
             return await status_of(client) == 503
 
-        await wait_for(closed, timeout=20)
+        await eventually_async(closed, timeout=20)
         assert await maintenance_source(client) == (False, "loss-policy")
         metrics = (await client.get("/metrics")).text
         assert 'kubemaint_maintenance_source{source="loss-policy"} 1.0' in metrics
@@ -66,4 +68,4 @@ async def test_the_closed_policy_enters_maintenance_after_the_grace_period(
         async def open_again() -> bool:
             return await status_of(client) == 200
 
-        await wait_for(open_again, timeout=20)
+        await eventually_async(open_again, timeout=20)

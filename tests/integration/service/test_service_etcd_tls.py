@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from kubemaint_devstack.etcd import EtcdServer
+
+from tests.support.polling import eventually_async
 
 
 def tls_env(server: EtcdServer) -> dict[str, str]:
@@ -30,7 +32,6 @@ async def test_a_put_over_tls_flips_the_process_to_503_and_back(
     start_process: Callable[..., Any],
     etcd_tls: EtcdServer,
     unique_key: str,
-    wait_for: Callable[..., Awaitable[None]],
 ) -> None:
     assert etcd_tls.endpoint.startswith("https://")
     service = start_process(**tls_env(etcd_tls))
@@ -40,7 +41,9 @@ async def test_a_put_over_tls_flips_the_process_to_503_and_back(
         assert maintenance["connected"] is True, maintenance
         assert maintenance["source"] == "etcd"
         assert (await client.get("/users")).status_code == 200
-        await wait_for(lambda: acks(etcd_tls, unique_key))  # written over TLS, under a kept-alive lease
+        await eventually_async(
+            lambda: acks(etcd_tls, unique_key)
+        )  # written over TLS, under a kept-alive lease
 
         on = etcd_tls.put(
             unique_key, json.dumps({"enabled": True, "reason": "tls maintenance", "retryAfter": 90})
@@ -49,13 +52,13 @@ async def test_a_put_over_tls_flips_the_process_to_503_and_back(
         async def refused() -> bool:
             return (await client.get("/users")).status_code == 503
 
-        await wait_for(refused)
+        await eventually_async(refused)
         response = await client.get("/users")
         assert response.headers["retry-after"] == "90"
         assert response.headers["x-maintenance"] == "on"
         assert response.json()["reason"] == "tls maintenance"
         assert (await client.get("/stats")).json()["maintenance"]["revision"] == on
-        await wait_for(
+        await eventually_async(
             lambda: any(a["revision"] == on and a["maintenance"] for a in acks(etcd_tls, unique_key))
         )
 
@@ -64,7 +67,7 @@ async def test_a_put_over_tls_flips_the_process_to_503_and_back(
         async def served() -> bool:
             return (await client.get("/users")).status_code == 200
 
-        await wait_for(served)
+        await eventually_async(served)
         assert (await client.get("/users")).headers["x-maintenance"] == "off"
         assert (await client.get("/stats")).json()["maintenance"]["revision"] == off
     assert "Traceback" not in service.log()

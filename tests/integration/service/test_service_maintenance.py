@@ -12,6 +12,9 @@ import pytest
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.postgres import PostgresServer
 
+from tests.support.asgi import lifespan_client
+from tests.support.polling import eventually_async
+
 PROBLEM = "application/problem+json"
 BODY = {"name": "Grace Hopper", "email": "grace@example.com"}
 BYPASS = "an-operator-secret-0123456789"
@@ -36,13 +39,13 @@ async def status_of(client: httpx.AsyncClient, path: str = "/users") -> int:
 
 
 async def test_etcdctl_put_true_turns_every_request_into_503_and_back(
-    start_app, etcd: EtcdServer, unique_key: str, wait_for
+    start_app, etcd: EtcdServer, unique_key: str
 ) -> None:
     async with start_app() as client:
         assert all(r.status_code < 500 for r in await every_kind_of_request(client))
 
         etcd.put(unique_key, "true")
-        await wait_for(lambda: _is(client, 503))
+        await eventually_async(lambda: _is(client, 503))
         for response in await every_kind_of_request(client):
             assert response.status_code == 503, (response.request.url, response.text)
             assert response.headers["content-type"] == PROBLEM
@@ -61,7 +64,7 @@ async def test_etcdctl_put_true_turns_every_request_into_503_and_back(
         assert health.json()["maintenance"] is True
 
         etcd.put(unique_key, "false")
-        await wait_for(lambda: _is(client, 200))
+        await eventually_async(lambda: _is(client, 200))
         responses = await every_kind_of_request(client)
         assert all(r.status_code < 500 for r in responses)
         assert all(r.headers["x-maintenance"] == "off" for r in responses)
@@ -94,10 +97,8 @@ async def test_a_handler_whose_health_raises_is_unhealthy_not_a_500(service_env:
     def broken() -> bool:
         raise RuntimeError("health check exploded")
 
-    async with app.router.lifespan_context(app):
+    async with lifespan_client(app) as client:
         app.state.runtime.pool.health = broken  # a fault in a handler's own code, on the real stack
-        transport = httpx.ASGITransport(app=app)
-        client = httpx.AsyncClient(transport=transport, base_url="http://users.test")
         health = await client.get("/health")
         assert health.status_code == 503
         assert health.json()["status"] == "unhealthy"
@@ -106,7 +107,6 @@ async def test_a_handler_whose_health_raises_is_unhealthy_not_a_500(service_env:
         assert metrics.status_code == 200
         assert 'kubemaint_handler_healthy{handler="database"} 0.0' in metrics.text
         assert (await client.get("/stats")).status_code == 200
-        await client.aclose()
 
 
 async def _is(client: httpx.AsyncClient, status: int) -> bool:
@@ -114,7 +114,7 @@ async def _is(client: httpx.AsyncClient, status: int) -> bool:
 
 
 async def test_the_503_carries_reason_until_and_retry_after_from_the_value(
-    start_app, etcd: EtcdServer, unique_key: str, wait_for
+    start_app, etcd: EtcdServer, unique_key: str
 ) -> None:
     until = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
     value = {
@@ -126,7 +126,7 @@ async def test_the_503_carries_reason_until_and_retry_after_from_the_value(
     }
     async with start_app() as client:
         etcd.put(unique_key, json.dumps(value))
-        await wait_for(lambda: _is(client, 503))
+        await eventually_async(lambda: _is(client, 503))
         response = await client.post("/users", json=BODY)
         assert response.headers["retry-after"] == "300"
         assert response.json()["reason"] == "Postgres 16 upgrade"
@@ -136,23 +136,23 @@ async def test_the_503_carries_reason_until_and_retry_after_from_the_value(
 
 
 async def test_a_maintenance_past_its_until_ends_by_itself(
-    start_app, etcd: EtcdServer, unique_key: str, wait_for
+    start_app, etcd: EtcdServer, unique_key: str
 ) -> None:
     until = datetime.now(UTC) + timedelta(seconds=2)
     value = json.dumps({"enabled": True, "until": until.isoformat().replace("+00:00", "Z")})
     async with start_app() as client:
         etcd.put(unique_key, value)
-        await wait_for(lambda: _is(client, 503))
-        await wait_for(lambda: _is(client, 200), timeout=10)
+        await eventually_async(lambda: _is(client, 503))
+        await eventually_async(lambda: _is(client, 200), timeout=10)
         assert (await client.get("/stats")).json()["maintenance"]["maintenance"] is False
 
 
 async def test_read_only_mode_serves_reads_and_refuses_writes(
-    start_app, etcd: EtcdServer, unique_key: str, wait_for
+    start_app, etcd: EtcdServer, unique_key: str
 ) -> None:
     async with start_app() as client:
         etcd.put(unique_key, json.dumps({"enabled": True, "mode": "read-only", "reason": "reindex"}))
-        await wait_for(lambda: _post_status(client, 503))
+        await eventually_async(lambda: _post_status(client, 503))
         listing = await client.get("/users")
         assert listing.status_code == 200
         assert listing.headers["x-maintenance"] == "read-only"
@@ -171,7 +171,7 @@ async def test_read_only_mode_serves_reads_and_refuses_writes(
         assert stats["pool"]["max"] == 5  # DB_POOL_READONLY_MAX unset: unchanged
 
         etcd.delete(unique_key)
-        await wait_for(lambda: _post_status(client, 201))
+        await eventually_async(lambda: _post_status(client, 201))
 
 
 async def _post_status(client: httpx.AsyncClient, status: int) -> bool:
@@ -180,13 +180,13 @@ async def _post_status(client: httpx.AsyncClient, status: int) -> bool:
 
 
 async def test_an_in_flight_slow_request_completes_across_a_flip(
-    start_app, etcd: EtcdServer, unique_key: str, wait_for
+    start_app, etcd: EtcdServer, unique_key: str
 ) -> None:
     async with start_app() as client:
         slow = asyncio.create_task(client.get("/debug/slow", params={"seconds": 3}))
-        await wait_for(lambda: _in_flight(client, 1))
+        await eventually_async(lambda: _in_flight(client, 1))
         etcd.put(unique_key, "true")
-        await wait_for(lambda: _is(client, 503))
+        await eventually_async(lambda: _is(client, 503))
         assert not slow.done()
         stats = (await client.get("/stats")).json()
         assert stats["maintenance"]["maintenance"] is True
@@ -194,7 +194,7 @@ async def test_an_in_flight_slow_request_completes_across_a_flip(
         response = await slow
         assert response.status_code == 200
         assert response.json() == {"slept": 3.0}
-        await wait_for(lambda: _pool(client, "maintenance", 1))
+        await eventually_async(lambda: _pool(client, "maintenance", 1))
 
 
 async def _in_flight(client: httpx.AsyncClient, count: int) -> bool:
@@ -207,7 +207,7 @@ async def _pool(client: httpx.AsyncClient, mode: str, max_size: int) -> bool:
 
 
 async def test_the_pool_shrinks_in_maintenance_and_is_restored_after(
-    start_app, etcd: EtcdServer, unique_key: str, postgres: PostgresServer, fresh_database: str, wait_for
+    start_app, etcd: EtcdServer, unique_key: str, postgres: PostgresServer, fresh_database: str
 ) -> None:
     def server_connections() -> int:
         return int(
@@ -225,10 +225,10 @@ async def test_the_pool_shrinks_in_maintenance_and_is_restored_after(
         assert [r.status_code for r in responses] == [200] * 5
         assert server_connections() == 5
         etcd.put(unique_key, "true")
-        await wait_for(lambda: _pool(client, "maintenance", 1))
-        await wait_for(lambda: server_connections() <= 1)
+        await eventually_async(lambda: _pool(client, "maintenance", 1))
+        await eventually_async(lambda: server_connections() <= 1)
         etcd.put(unique_key, "off")
-        await wait_for(lambda: _is(client, 200))  # the pool is restored before requests are admitted
+        await eventually_async(lambda: _is(client, 200))  # the pool is restored before requests are admitted
         assert (await client.get("/stats")).json()["pool"]["max"] == 5
         responses = await asyncio.gather(
             *(client.get("/debug/slow", params={"seconds": 0.3}) for _ in range(5))
@@ -237,12 +237,10 @@ async def test_the_pool_shrinks_in_maintenance_and_is_restored_after(
         assert server_connections() == 5
 
 
-async def test_the_bypass_header_lets_an_operator_in(
-    start_app, etcd: EtcdServer, unique_key: str, wait_for
-) -> None:
+async def test_the_bypass_header_lets_an_operator_in(start_app, etcd: EtcdServer, unique_key: str) -> None:
     async with start_app(MAINTENANCE_BYPASS_SECRET=BYPASS) as client:
         etcd.put(unique_key, "maintenance")
-        await wait_for(lambda: _is(client, 503))
+        await eventually_async(lambda: _is(client, 503))
         allowed = await client.get("/users", headers={"X-Maintenance-Bypass": BYPASS})
         assert allowed.status_code == 200
         assert allowed.headers["x-maintenance"] == "on"
@@ -250,22 +248,20 @@ async def test_the_bypass_header_lets_an_operator_in(
         assert wrong.status_code == 503
 
 
-async def test_without_a_secret_there_is_no_bypass(
-    start_app, etcd: EtcdServer, unique_key: str, wait_for
-) -> None:
+async def test_without_a_secret_there_is_no_bypass(start_app, etcd: EtcdServer, unique_key: str) -> None:
     async with start_app() as client:
         etcd.put(unique_key, "on")
-        await wait_for(lambda: _is(client, 503))
+        await eventually_async(lambda: _is(client, 503))
         assert (await client.get("/users", headers={"X-Maintenance-Bypass": ""})).status_code == 503
 
 
 @pytest.mark.parametrize(("follows", "status"), [("false", 200), ("true", 503)])
 async def test_readiness_follows_maintenance_only_when_asked(
-    start_app, etcd: EtcdServer, unique_key: str, wait_for, follows: str, status: int
+    start_app, etcd: EtcdServer, unique_key: str, follows: str, status: int
 ) -> None:
     async with start_app(READINESS_FOLLOWS_MAINTENANCE=follows) as client:
         etcd.put(unique_key, "1")
-        await wait_for(lambda: _is(client, 503))
+        await eventually_async(lambda: _is(client, 503))
         assert (await client.get("/readyz")).status_code == status
         assert (await client.get("/livez")).status_code == 200
 
@@ -280,13 +276,13 @@ async def test_start_up_during_maintenance_starts_in_it(start_app, etcd: EtcdSer
 
 
 async def test_a_malformed_value_keeps_the_last_good_state(
-    start_app, etcd: EtcdServer, unique_key: str, wait_for
+    start_app, etcd: EtcdServer, unique_key: str
 ) -> None:
     async with start_app() as client:
         etcd.put(unique_key, "true")
-        await wait_for(lambda: _is(client, 503))
+        await eventually_async(lambda: _is(client, 503))
         etcd.put(unique_key, "{broken")
-        await wait_for(lambda: _malformed(client))
+        await eventually_async(lambda: _malformed(client))
         assert await status_of(client) == 503
         metrics = (await client.get("/metrics")).text
         assert "kubemaint_etcd_malformed_values_total 1.0" in metrics
@@ -297,7 +293,7 @@ async def _malformed(client: httpx.AsyncClient) -> bool:
 
 
 async def test_the_replica_acknowledges_each_transition(
-    start_app, etcd: EtcdServer, unique_key: str, service_env: dict[str, str], wait_for
+    start_app, etcd: EtcdServer, unique_key: str, service_env: dict[str, str]
 ) -> None:
     ack_key = f"{unique_key}/acks/{service_env['INSTANCE_NAME']}"
 
@@ -306,40 +302,40 @@ async def test_the_replica_acknowledges_each_transition(
         return None if raw is None else json.loads(raw)
 
     async with start_app() as client:
-        await wait_for(lambda: ack() is not None)
+        await eventually_async(lambda: ack() is not None)
         revision = etcd.put(unique_key, "true")
-        await wait_for(lambda: (ack() or {}).get("revision") == revision)
+        await eventually_async(lambda: (ack() or {}).get("revision") == revision)
         assert ack()["maintenance"] is True
         assert ack()["inFlight"] == 0
         assert await status_of(client) == 503
-    await wait_for(lambda: ack() is None)  # a clean stop removes it
+    await eventually_async(lambda: ack() is None)  # a clean stop removes it
 
 
 async def test_read_only_mode_shrinks_the_pool_only_to_its_own_maximum(
-    start_app, etcd: EtcdServer, unique_key: str, wait_for
+    start_app, etcd: EtcdServer, unique_key: str
 ) -> None:
     async with start_app(DB_POOL_MAX="5", DB_POOL_READONLY_MAX="2") as client:
         etcd.put(unique_key, json.dumps({"enabled": True, "mode": "read-only"}))
-        await wait_for(lambda: _pool(client, "read-only", 2))
+        await eventually_async(lambda: _pool(client, "read-only", 2))
         listing = await asyncio.gather(*(client.get("/users") for _ in range(6)))
         assert [r.status_code for r in listing] == [200] * 6
         etcd.put(unique_key, json.dumps({"enabled": True, "mode": "full"}))
-        await wait_for(lambda: _pool(client, "maintenance", 1))
+        await eventually_async(lambda: _pool(client, "maintenance", 1))
         assert (await client.get("/users")).status_code == 503
 
 
 async def test_maintenance_503s_are_counted_under_their_route_with_one_problem_scheme(
-    start_app, etcd: EtcdServer, unique_key: str, wait_for
+    start_app, etcd: EtcdServer, unique_key: str
 ) -> None:
     async with start_app() as client:
         etcd.put(unique_key, "true")
-        await wait_for(lambda: _is(client, 503))
+        await eventually_async(lambda: _is(client, 503))
         refused = await client.get("/users/7")
         assert refused.status_code == 503
         assert refused.json()["type"] == "urn:kubemaint:problem:maintenance"
         await client.get("/no/such/path")
         etcd.put(unique_key, "false")
-        await wait_for(lambda: _is(client, 200))
+        await eventually_async(lambda: _is(client, 200))
         conflict = await client.post("/users", json=BODY)
         again = await client.post("/users", json=BODY)
         assert conflict.status_code == 201
