@@ -20,12 +20,12 @@ import os
 import secrets
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from _kit import prepare_operator, script
 from kubemaint.client import EtcdConfig
 from kubemaint.store import StateStore
 from kubemaint_devstack.controlplane import ControlPlane
@@ -34,7 +34,6 @@ from kubemaint_devstack.postgres import PostgresServer
 from kubemaint_devstack.process import ManagedProcess, free_port
 from kubemaint_devstack.tools import find_tool
 
-REPO = Path(__file__).resolve().parents[1]
 SERVICE = "users-service"
 KEY = f"/maintenance/{SERVICE}"
 NAMESPACE = "bench"
@@ -52,10 +51,6 @@ def summary(name: str, seconds: list[float]) -> str:
         f"{name:<34} n={len(ms):<4} p50={percentile(ms, 0.50):8.1f} ms  p99={percentile(ms, 0.99):8.1f} ms  "
         f"max={max(ms):8.1f} ms  mean={statistics.fmean(ms):8.1f} ms"
     )
-
-
-def script(name: str) -> str:
-    return str(Path(sys.executable).parent / name)
 
 
 async def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> None:
@@ -143,13 +138,7 @@ def main() -> None:
             EtcdServer(base / "etcd", name="app") as etcd,
             PostgresServer(base / "postgres") as postgres,
         ):
-            cluster.kubectl("apply", "-f", str(REPO / "k8s/base/crd"))
-            cluster.kubectl("wait", "--for=condition=Established", "crd/maintenances.kubemaint.io",
-                            "crd/clusterkopfpeerings.kopf.dev")  # fmt: skip
-            operator_config = cluster.token_kubeconfig("kubemaint-system", "kubemaint-operator")
-            cluster.kubectl("apply", "-f", str(REPO / "k8s/base/rbac"))
-            cluster.kubectl("apply", "-f", str(REPO / "k8s/base/peering"))
-            cluster.kubectl("create", "namespace", NAMESPACE)
+            operator_config = prepare_operator(cluster, NAMESPACE)
             database = f"bench_{secrets.token_hex(4)}"
             postgres.create_database(database)
             port = free_port()

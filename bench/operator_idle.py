@@ -26,7 +26,6 @@ import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 import urllib.request
@@ -35,11 +34,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _kit import prepare_operator, script
 from kubemaint_devstack.controlplane import ControlPlane
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.process import ManagedProcess, free_port
 
-REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = "idle"
 OPERATOR_USER = "system:serviceaccount:kubemaint-system:kubemaint-operator"
 COUNTS = {"active": 8, "scheduled": 6, "disabled": 6}
@@ -150,9 +149,7 @@ def operator_process(kubeconfig: Path, etcd: EtcdServer, log: Path, resync: str 
     }
     if resync is not None:
         env["RESYNC_SECONDS"] = resync
-    return ManagedProcess(
-        "kubemaint-operator", [str(Path(sys.executable).parent / "kubemaint-operator")], log, env=env
-    )
+    return ManagedProcess("kubemaint-operator", [script("kubemaint-operator")], log, env=env)
 
 
 def settle(cluster: ControlPlane, log: Path) -> None:
@@ -221,13 +218,7 @@ def main() -> None:
             ControlPlane(base / "cp", audit_log=audit) as cluster,
             EtcdServer(base / "etcd", name="app") as etcd,
         ):
-            cluster.kubectl("apply", "-f", str(REPO / "k8s/base/crd"))
-            cluster.kubectl("wait", "--for=condition=Established", "crd/maintenances.kubemaint.io",
-                            "crd/clusterkopfpeerings.kopf.dev")  # fmt: skip
-            kubeconfig = cluster.token_kubeconfig("kubemaint-system", "kubemaint-operator")
-            cluster.kubectl("apply", "-f", str(REPO / "k8s/base/rbac"))
-            cluster.kubectl("apply", "-f", str(REPO / "k8s/base/peering"))
-            cluster.kubectl("create", "namespace", NAMESPACE)
+            kubeconfig = prepare_operator(cluster, NAMESPACE)
             kinds = ", ".join(f"{n} {kind}" for kind, n in COUNTS.items())
             total = sum(COUNTS.values())
             print(f"control plane {cluster.server}, etcd {etcd.endpoint}; {total} Maintenances ({kinds}); "

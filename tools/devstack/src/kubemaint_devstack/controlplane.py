@@ -17,14 +17,13 @@ import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from .etcd import EtcdServer
 from .kubeconfig import write_kubeconfig
 from .nodenet import NODE_IP
 from .pki import Pki, ensure_pki
-from .process import ManagedProcess, ensure_free, free_port
+from .process import ManagedProcess, Server, ensure_free, free_port
 from .tools import find_tool
 
 CONTROLLERS = (
@@ -73,7 +72,7 @@ class KubectlError(RuntimeError):
     """kubectl exited non-zero; the message carries its stderr."""
 
 
-class ControlPlane:
+class ControlPlane(Server):
     """Start with ``start()`` (waits for /readyz and a working controller-manager), stop with ``stop()``."""
 
     def __init__(
@@ -312,12 +311,3 @@ class ControlPlane:
             server=self.server, ca_file=self.pki.ca_file, user=f"system:serviceaccount:{namespace}:{sa_name}",
             token=token, namespace=namespace,
         )  # fmt: skip
-
-    def __enter__(self) -> ControlPlane:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

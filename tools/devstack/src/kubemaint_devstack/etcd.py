@@ -14,15 +14,14 @@ import ssl
 import subprocess
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from .pki import Pki, ensure_etcd_pki
-from .process import ManagedProcess, ensure_free, free_port
+from .process import ManagedProcess, Server, ensure_free, free_port
 from .tools import find_tool
 
 
-class EtcdServer:
+class EtcdServer(Server):
     """etcd with a data dir and client port that stay the same across stop/kill/restart."""
 
     def __init__(
@@ -190,12 +189,3 @@ class EtcdServer:
 
     def compact(self, revision: int) -> None:
         self.etcdctl("compact", "--physical", str(revision))
-
-    def __enter__(self) -> EtcdServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -49,7 +49,7 @@ from .controlplane import ControlPlane
 from .images import PAUSE, busybox_archive, pause_archive
 from .kubeconfig import write_kubeconfig
 from .nodenet import CLUSTER_DOMAIN, NODE_CIDR, NODE_IP, NODE_NAME, POD_CIDR
-from .process import ManagedProcess, StartError
+from .process import ManagedProcess, Server, StartError
 from .tools import find_tool
 
 __all__ = ["Node", "NodeError", "node_cgroup", "teardown"]
@@ -146,7 +146,7 @@ def _rmdir(directory: Path) -> None:
     directory.rmdir()
 
 
-class Node:
+class Node(Server):
     """Start with ``start()`` (waits until the Node is Ready), stop with ``stop()``."""
 
     def __init__(
@@ -511,10 +511,3 @@ state = "{root / "state"}"
             process.stop()
         self.processes.clear()
         self.holder = None
-
-    def __enter__(self) -> Node:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()

@@ -16,10 +16,9 @@ import signal
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import quote
 
-from .process import ManagedProcess, ensure_free, free_port
+from .process import ManagedProcess, Server, ensure_free, free_port
 from .tools import find_tool
 
 # Kept beside PostgreSQL's own files, so a restart on the same data dir knows the password.
@@ -77,7 +76,7 @@ def _check_reachable(path: Path, os_user: str) -> None:
         )
 
 
-class PostgresServer:
+class PostgresServer(Server):
     """PostgreSQL with one superuser (``user``/``password``) and one database, on a fixed TCP port."""
 
     def __init__(
@@ -232,12 +231,3 @@ class PostgresServer:
         if result.returncode != 0:
             raise RuntimeError(f"psql failed: {result.stderr.strip()}")
         return result.stdout.strip()
-
-    def __enter__(self) -> PostgresServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
