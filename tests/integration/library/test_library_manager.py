@@ -63,23 +63,19 @@ async def test_start_during_maintenance_starts_in_maintenance(etcd: EtcdServer, 
     handler = RecordingHandler()
     manager = Manager(config_for(etcd.endpoint, unique_key))
     manager.register(handler)
-    await manager.start()
-    try:
+    async with manager:
         assert manager.state.enabled
         assert handler.calls == [("start", "on")]
         assert manager.revision == revision
         assert manager.source == "etcd"
         assert manager.connected
-    finally:
-        await manager.stop()
 
 
 async def test_flips_call_handlers_in_order_and_acks_follow(etcd: EtcdServer, unique_key: str) -> None:
     handler = RecordingHandler()
     manager = Manager(config_for(etcd.endpoint, unique_key, ack_ttl=5))
     manager.register(handler)
-    await manager.start()
-    try:
+    async with manager:
         assert not manager.state.enabled
         await eventually_async(lambda: _acked(etcd.endpoint, unique_key, 0, False))
         on = etcd.put(unique_key, json.dumps({"enabled": True, "mode": "read-only", "reason": "r"}))
@@ -97,8 +93,6 @@ async def test_flips_call_handlers_in_order_and_acks_follow(etcd: EtcdServer, un
         assert ack.instance == "replica-a"
         assert ack.in_flight == 0
         assert ack.drained
-    finally:
-        await manager.stop()
     assert await acks_of(etcd.endpoint, unique_key) == []  # lease revoked on stop
 
 
@@ -111,8 +105,7 @@ async def test_entering_waits_for_in_flight_requests_then_acks(etcd: EtcdServer,
     handler = RecordingHandler()
     manager = Manager(config_for(etcd.endpoint, unique_key))
     manager.register(handler)
-    await manager.start()
-    try:
+    async with manager:
         manager.in_flight.enter()
         revision = etcd.put(unique_key, "true")
         await eventually_async(lambda: manager.state.enabled)  # new requests are refused at once
@@ -122,16 +115,13 @@ async def test_entering_waits_for_in_flight_requests_then_acks(etcd: EtcdServer,
         manager.in_flight.exit()
         await eventually_async(lambda: handler.calls == [("start", "on")], timeout=5.0)
         await eventually_async(lambda: _acked(etcd.endpoint, unique_key, revision, True))
-    finally:
-        await manager.stop()
 
 
 async def test_the_drain_timeout_bounds_the_wait(etcd: EtcdServer, unique_key: str) -> None:
     handler = RecordingHandler()
     manager = Manager(config_for(etcd.endpoint, unique_key, drain_timeout=0.5))
     manager.register(handler)
-    await manager.start()
-    try:
+    async with manager:
         manager.in_flight.enter()
         revision = etcd.put(unique_key, "true")
         await eventually_async(lambda: handler.calls == [("start", "on")], timeout=5.0)
@@ -142,16 +132,13 @@ async def test_the_drain_timeout_bounds_the_wait(etcd: EtcdServer, unique_key: s
         assert ack.in_flight == 1
         assert not ack.drained
         manager.in_flight.exit()
-    finally:
-        await manager.stop()
 
 
 async def test_a_late_drain_is_acknowledged_without_a_new_etcd_write(
     etcd: EtcdServer, unique_key: str
 ) -> None:
     manager = Manager(config_for(etcd.endpoint, unique_key, drain_timeout=0.5))
-    await manager.start()
-    try:
+    async with manager:
         manager.in_flight.enter()  # a request held in flight past the drain timeout
         revision = etcd.put(unique_key, "true")
         await eventually_async(lambda: _ack_of(etcd.endpoint, unique_key, revision))
@@ -167,14 +154,11 @@ async def test_a_late_drain_is_acknowledged_without_a_new_etcd_write(
         assert manager.revision == revision  # the maintenance value was not written again
         assert etcd.get(unique_key) == "true"
         assert manager.transitions == 1
-    finally:
-        await manager.stop()
 
 
 async def test_a_late_drain_ends_with_the_next_transition_or_stop(etcd: EtcdServer, unique_key: str) -> None:
     manager = Manager(config_for(etcd.endpoint, unique_key, drain_timeout=0.3))
-    await manager.start()
-    try:
+    async with manager:
         manager.in_flight.enter()  # never finishes while maintenance lasts
         on = etcd.put(unique_key, "true")
         await eventually_async(lambda: _ack_of(etcd.endpoint, unique_key, on))
@@ -185,8 +169,6 @@ async def test_a_late_drain_ends_with_the_next_transition_or_stop(etcd: EtcdServ
         again = etcd.put(unique_key, "true")
         await eventually_async(lambda: _ack_of(etcd.endpoint, unique_key, again))
         await eventually_async(lambda: _late_drains() == 1)
-    finally:
-        await manager.stop()
     assert _late_drains() == 0
     manager.in_flight.exit()
 
@@ -210,8 +192,7 @@ async def test_latest_state_wins_while_a_transition_is_in_progress(etcd: EtcdSer
     handler = RecordingHandler(delay=1.0)
     manager = Manager(config_for(etcd.endpoint, unique_key))
     manager.register(handler)
-    await manager.start()
-    try:
+    async with manager:
         async with StateStore.open(EtcdConfig.from_endpoints(etcd.endpoint)) as writer:
             await writer.put_state(unique_key, MaintenanceState(enabled=True))
             await eventually_async(lambda: manager.state.enabled)
@@ -223,8 +204,6 @@ async def test_latest_state_wins_while_a_transition_is_in_progress(etcd: EtcdSer
         await eventually_async(lambda: _acked(etcd.endpoint, unique_key, last, False))
         assert handler.calls == [("start", "on"), ("end", "off")]  # the intermediate values were coalesced
         assert manager.transitions == 2
-    finally:
-        await manager.stop()
 
 
 async def test_maintenance_ends_at_until_without_an_etcd_event(etcd: EtcdServer, unique_key: str) -> None:
@@ -233,8 +212,7 @@ async def test_maintenance_ends_at_until_without_an_etcd_event(etcd: EtcdServer,
     revision = etcd.put(unique_key, encode(MaintenanceState(enabled=True, until=until)))
     manager = Manager(config_for(etcd.endpoint, unique_key))
     manager.register(handler)
-    await manager.start()
-    try:
+    async with manager:
         assert manager.state.enabled
         assert manager.stats()["until"] == format_time(until)
         await eventually_async(lambda: not manager.state.enabled, timeout=10.0)
@@ -242,8 +220,6 @@ async def test_maintenance_ends_at_until_without_an_etcd_event(etcd: EtcdServer,
         await eventually_async(lambda: handler.calls == [("start", "on"), ("end", "off")], timeout=5.0)
         await eventually_async(lambda: _acked(etcd.endpoint, unique_key, revision, False))
         assert manager.revision == revision  # nothing was written to etcd
-    finally:
-        await manager.stop()
 
 
 class BlockingRestore(RecordingHandler):
@@ -286,8 +262,7 @@ async def test_at_until_requests_are_admitted_only_once_the_handlers_restored(
 async def test_a_malformed_value_keeps_the_last_good_state(etcd: EtcdServer, unique_key: str) -> None:
     good = etcd.put(unique_key, "true")
     manager = Manager(config_for(etcd.endpoint, unique_key))
-    await manager.start()
-    try:
+    async with manager:
         etcd.put(unique_key, '{"enabled": tru')
         await eventually_async(lambda: manager.etcd.malformed == 1)
         assert manager.state.enabled
@@ -299,8 +274,6 @@ async def test_a_malformed_value_keeps_the_last_good_state(etcd: EtcdServer, uni
         assert etcd_stats["malformed"] == 1
         fixed = etcd.put(unique_key, "false")
         await eventually_async(lambda: manager.revision == fixed and not manager.state.enabled)
-    finally:
-        await manager.stop()
 
 
 async def test_closed_policy_enters_maintenance_after_the_grace_and_recovers(
@@ -315,8 +288,7 @@ async def test_closed_policy_enters_maintenance_after_the_grace_and_recovers(
         )
     )
     manager.register(handler)
-    await manager.start()
-    try:
+    async with manager:
         proxy.cut()
         await eventually_async(lambda: not manager.connected, timeout=10.0)
         assert manager.source == "last-known"
@@ -327,8 +299,6 @@ async def test_closed_policy_enters_maintenance_after_the_grace_and_recovers(
         await eventually_async(lambda: manager.connected and not manager.state.enabled, timeout=10.0)
         assert manager.source == "etcd"
         assert handler.calls == [("start", "on"), ("end", "off")]
-    finally:
-        await manager.stop()
 
 
 async def test_open_policy_serves_after_the_grace(etcd: EtcdServer, unique_key: str, netcut: Any) -> None:
@@ -339,16 +309,13 @@ async def test_open_policy_serves_after_the_grace(etcd: EtcdServer, unique_key: 
             proxy.endpoint, unique_key, on_etcd_loss=LossPolicy.OPEN, loss_grace=1.0, acknowledge=False
         )
     )
-    await manager.start()
-    try:
+    async with manager:
         assert manager.state.enabled
         proxy.cut()
         await eventually_async(lambda: not manager.state.enabled, timeout=15.0)
         assert manager.source == "loss-policy"
         proxy.heal()
         await eventually_async(lambda: manager.state.enabled and manager.source == "etcd", timeout=10.0)
-    finally:
-        await manager.stop()
 
 
 async def test_last_known_policy_keeps_the_state_while_etcd_is_down(
@@ -357,8 +324,7 @@ async def test_last_known_policy_keeps_the_state_while_etcd_is_down(
     server = etcd_factory()
     server.put(unique_key, "true")
     manager = Manager(config_for(server.endpoint, unique_key, loss_grace=0.5, acknowledge=False))
-    await manager.start()
-    try:
+    async with manager:
         server.stop()
         await eventually_async(lambda: not manager.connected, timeout=10.0)
         await asyncio.sleep(1.0)
@@ -369,8 +335,6 @@ async def test_last_known_policy_keeps_the_state_while_etcd_is_down(
         await eventually_async(
             lambda: manager.revision == revision and not manager.state.enabled, timeout=10.0
         )
-    finally:
-        await manager.stop()
 
 
 REPLICA = textwrap.dedent(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -83,6 +84,16 @@ async def retired(handler: PoolHandler, within: float = 10.0) -> None:
     await eventually_async(lambda: handler.stats()["retiring"] == 0, within, "no old pool left", every=0.02)
 
 
+@contextlib.asynccontextmanager
+async def opened(handler: PoolHandler) -> AsyncIterator[PoolHandler]:
+    """The handler's pool open for the block, closed after it."""
+    await handler.open()
+    try:
+        yield handler
+    finally:
+        await handler.close()
+
+
 def make_handler(postgres: PostgresServer, database: str, application: str, **sizes: int) -> PoolHandler:
     return PoolHandler(
         dsn=postgres.dsn_for(database), server_settings={"application_name": application}, **sizes
@@ -149,14 +160,11 @@ async def test_read_only_without_a_limit_leaves_the_pool_alone(
 ) -> None:
     application = f"kubemaint-pool-{secrets.token_hex(4)}"
     handler = make_handler(postgres, fresh_database, application, min_size=1, max_size=5)
-    await handler.open()
-    try:
+    async with opened(handler):
         await handler.on_start(READ_ONLY)
         assert handler.stats()["max"] == 5
         assert handler.resizes == 0
         assert await handler.fetchval("select 1") == 1
-    finally:
-        await handler.close()
 
 
 async def test_a_connection_held_across_a_resize_keeps_working(
@@ -165,16 +173,13 @@ async def test_a_connection_held_across_a_resize_keeps_working(
     application = f"kubemaint-pool-{secrets.token_hex(4)}"
     handler = make_handler(postgres, fresh_database, application, min_size=1, max_size=4, maintenance_max=1)
     handler.retire_timeout = 0.5
-    await handler.open()
-    try:
+    async with opened(handler):
         async with handler.acquire() as held:
             await handler.on_start(FULL)  # returns after retire_timeout; the old pool retires later
             assert await held.fetchval("select 42") == 42
             assert handler.stats()["retiring"] == 1
         await eventually_count(counter, application, lambda n: n <= 1)
         assert handler.stats()["retiring"] == 0
-    finally:
-        await handler.close()
 
 
 async def hold_connection(handler: PoolHandler, held: asyncio.Event, release: asyncio.Event) -> int:
@@ -289,8 +294,7 @@ async def test_a_pool_whose_creation_times_out_leaves_no_connection_behind(
         readonly_max=3,
         connect_timeout=0.5,
     )
-    await handler.open()
-    try:
+    async with opened(handler):
         assert await eventually_count(counter, application, lambda n: n == 3) == 3
         slow.set()
         await handler.on_start(READ_ONLY)  # times out creating the 3-connection pool, falls back
@@ -300,6 +304,4 @@ async def test_a_pool_whose_creation_times_out_leaves_no_connection_behind(
         assert await server_connections(counter, application) == 0, "connections of a timed-out pool leaked"
         assert await handler.fetchval("select 1") == 1, "the fallback pool connects on demand"
         assert handler.stats()["max"] == 3
-    finally:
-        await handler.close()
     assert await eventually_count(counter, application, lambda n: n == 0) == 0
