@@ -1,14 +1,18 @@
-"""The pod readiness gate ``kubemaint.io/serving``: who wants it False, and the patch that sets it (pure)."""
+"""The pod readiness gate ``kubemaint.io/serving``: who wants it False, the patch that sets it, and
+:func:`apply_gates`, the one place that patches pods (every other function here is pure)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubemaint.client import describe_error
 from kubemaint.state import format_time
 
+from kubemaint_operator.kube import KubeClient
 from kubemaint_operator.labels import matches, selector_of
 from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.windows import Phase, clock_phase
@@ -17,6 +21,7 @@ __all__ = [
     "GATE_TYPE",
     "GateDecision",
     "PodView",
+    "apply_gates",
     "gate_patch",
     "gates_pod",
     "has_gate",
@@ -105,6 +110,38 @@ def gate_patch(decision: GateDecision, now: datetime) -> dict[str, Any]:
             ]
         }
     }
+
+
+async def apply_gates(
+    kube: KubeClient, pods: Iterable[PodView], objects: Iterable[MaintenanceObject], now: datetime
+) -> tuple[dict[str, bool], str | None]:
+    """Bring each pod's condition to what ``objects`` ask, patching only those that differ (at once).
+
+    Returns pod name -> serving as it now stands (a failed patch keeps the pod's old value) and the
+    last error, if any patch failed. A pod that is gone is left out.
+    """
+    everyone = list(objects)
+    serving: dict[str, bool] = {}
+    pending: list[tuple[PodView, bool, Mapping[str, Any]]] = []
+    for pod in pods:
+        decision = serving_decision(pod.namespace, dict(pod.labels), everyone, now)
+        if pod.serving == decision.serving:
+            serving[pod.name] = decision.serving
+        else:
+            pending.append((pod, decision.serving, gate_patch(decision, now)))
+    results = await asyncio.gather(
+        *(kube.patch_pod_status(pod.namespace, pod.name, body) for pod, _, body in pending),
+        return_exceptions=True,
+    )
+    error = None
+    for (pod, wanted, _), result in zip(pending, results, strict=True):
+        if isinstance(result, BaseException):
+            error = f"patching pod {pod.name}: {describe_error(result)}"
+            if pod.serving is not None:
+                serving[pod.name] = pod.serving
+        elif result:
+            serving[pod.name] = wanted
+    return serving, error
 
 
 def _condition(conditions: Iterable[Any], kind: str) -> bool | None:

@@ -8,7 +8,6 @@ field changed. A killed operator, or two replicas acting at once, therefore conv
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -21,7 +20,7 @@ from kubemaint.store import StateStore
 
 from kubemaint_operator.etcd_clients import SecretError
 from kubemaint_operator.events import transition_events
-from kubemaint_operator.gates import PodView, gate_patch, serving_decision
+from kubemaint_operator.gates import apply_gates
 from kubemaint_operator.labels import matches, selector_of
 from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.participants import Indexes, desired_state
@@ -86,35 +85,6 @@ async def sync_target(
     return KeySync(revision=revision, wrote=wrote)
 
 
-async def gate_pods(
-    runtime: OperatorRuntime, pods: Iterable[PodView], objects: Iterable[MaintenanceObject]
-) -> tuple[dict[str, bool], str | None]:
-    """Bring every gated pod's condition to what the objects ask; return pod -> serving, and an error."""
-    now = utcnow()
-    everyone = list(objects)
-    serving: dict[str, bool] = {}
-    pending: list[tuple[PodView, bool, Mapping[str, Any]]] = []
-    for pod in pods:
-        decision = serving_decision(pod.namespace, dict(pod.labels), everyone, now)
-        if pod.serving == decision.serving:
-            serving[pod.name] = decision.serving
-        else:
-            pending.append((pod, decision.serving, gate_patch(decision, now)))
-    results = await asyncio.gather(
-        *(runtime.kube.patch_pod_status(pod.namespace, pod.name, body) for pod, _, body in pending),
-        return_exceptions=True,
-    )
-    error = None
-    for (pod, wanted, _), result in zip(pending, results, strict=True):
-        if isinstance(result, BaseException):
-            error = f"patching pod {pod.name}: {describe_error(result)}"
-            if pod.serving is not None:
-                serving[pod.name] = pod.serving
-        elif result:
-            serving[pod.name] = wanted
-    return serving, error
-
-
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What one reconcile left: the status now in force, and whether a retry may mend something."""
@@ -139,7 +109,7 @@ async def reconcile_object(
         target = runtime.target_of(obj)
         key = await sync_target(runtime, target, indexes.sharing_key(target.identity, obj))
         pods = indexes.pods_of(obj.namespace)
-        serving, gate_error = await gate_pods(runtime, pods, indexes.sharing_namespace(obj))
+        serving, gate_error = await apply_gates(runtime.kube, pods, indexes.sharing_namespace(obj), utcnow())
         selector = selector_of(obj.spec)
         selected = [pod.name for pod in pods if matches(selector, dict(pod.labels))]
         now = utcnow()
@@ -177,7 +147,7 @@ async def release_object(runtime: OperatorRuntime, body: Mapping[str, Any], inde
         elif key.error is not None:
             raise kopf.TemporaryError(f"cannot end the maintenance in etcd yet: {key.error}", delay=2)
         pods = indexes.pods_of(obj.namespace)
-        _, gate_error = await gate_pods(runtime, pods, indexes.sharing_namespace(obj))
+        _, gate_error = await apply_gates(runtime.kube, pods, indexes.sharing_namespace(obj), utcnow())
         if gate_error is not None:
             raise kopf.TemporaryError(f"cannot restore the pods' readiness yet: {gate_error}", delay=2)
     runtime.forget(obj.uid)

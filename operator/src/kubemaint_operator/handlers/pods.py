@@ -13,7 +13,7 @@ from typing import Any
 
 import kopf
 
-from kubemaint_operator.gates import PodView, gate_patch, serving_decision
+from kubemaint_operator.gates import PodView, apply_gates
 from kubemaint_operator.handlers.indexes import pod_has_gate
 from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.participants import BY_NAMESPACE
@@ -47,21 +47,12 @@ async def keep_gate(
         return
     delay = FIRST_RETRY_SECONDS
     while True:
-        now = utcnow()
-        decision = serving_decision(pod.namespace, dict(pod.labels), maintenances.get(pod.namespace, ()), now)
-        if pod.serving == decision.serving:
-            if type == "ADDED":
+        serving, error = await apply_gates(runtime.kube, [pod], maintenances.get(pod.namespace, ()), utcnow())
+        if error is None:
+            if type == "ADDED" or serving.get(pod.name, pod.serving) != pod.serving:
                 runtime.wakeups.wake_namespace(pod.namespace)
-            return
-        try:
-            await runtime.kube.patch_pod_status(pod.namespace, pod.name, gate_patch(decision, now))
-            runtime.wakeups.wake_namespace(pod.namespace)
-            return  # patched, or the pod is gone
-        except Exception as exc:
-            detail = getattr(exc, "reason", None) or exc.__class__.__name__
-            logger.warning(
-                "cannot set %s on pod %s/%s, retrying in %.0f s: %s",
-                "serving" if decision.serving else "not serving", pod.namespace, pod.name, delay, detail,
-            )  # fmt: skip
+            return  # set, already right, or the pod is gone
+        logger.warning("cannot set the gate of pod %s/%s, retrying in %.0f s: %s", pod.namespace, pod.name,
+                       delay, error)  # fmt: skip
         await asyncio.sleep(delay)
         delay = min(delay * 2, MAX_RETRY_SECONDS)
