@@ -26,6 +26,7 @@ BAD_VALUES = [
     ("kubemaint-operator", "crds.keep=yes", "got string, want boolean"),
     ("users-service", "port=http", "got string, want integer"),
     ("users-service", "maintenance.onEtcdLoss=sometimes", "value must be one of"),
+    ("users-service", "maintenance.page.key=a/b", "does not match pattern"),
     ("postgres", "persistence.enabled=sure", "got string, want boolean"),
     ("etcd", "clientPort=two", "got string, want integer"),
     (STACK, "postgres.auth=plain", "got string, want object"),
@@ -152,3 +153,28 @@ def test_every_typed_object_rejects_unknown_keys(chart: str) -> None:
 
 def test_value_files_exist_for_every_chart() -> None:
     assert all(Path(CHARTS / chart / "values.yaml").is_file() for chart in CHART_NAMES)
+
+
+def test_a_maintenance_page_is_a_configmap_mounted_where_the_service_reads_it(helm: Helm) -> None:
+    rendered = helm.run(
+        "template", "t", CHARTS / "users-service", "--set-string", "maintenance.page.template=<h1>$title</h1>"
+    ).stdout
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(rendered) if d}
+    assert docs[("ConfigMap", "t-users-service-page")]["data"] == {"page.html": "<h1>$title</h1>"}
+    assert (
+        docs[("ConfigMap", "t-users-service")]["data"]["MAINTENANCE_PAGE_FILE"]
+        == "/etc/kubemaint/page/page.html"
+    )
+    pod = docs[("Deployment", "t-users-service")]["spec"]["template"]["spec"]
+    mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["maintenance-page"] == "/etc/kubemaint/page"
+    volume = next(v for v in pod["volumes"] if v["name"] == "maintenance-page")
+    assert volume["configMap"]["name"] == "t-users-service-page"
+    plain = helm.run("template", "t", CHARTS / "users-service").stdout
+    assert "MAINTENANCE_PAGE_FILE" not in plain, "no page configured: the library's own"
+    both = helm.run(
+        "template", "t", CHARTS / "users-service", "--set", "maintenance.page.template=x",
+        "--set", "maintenance.page.existingConfigMap=y", check=False,
+    )  # fmt: skip
+    assert both.returncode != 0
+    assert "set template or existingConfigMap, not both" in both.stderr

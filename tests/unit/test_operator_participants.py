@@ -156,3 +156,11 @@ def test_one_default_retry_after_for_the_crd_the_operator_and_the_library() -> N
     spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     assert spec["retryAfterSeconds"]["default"] == DEFAULT_RETRY_AFTER
     assert MaintenanceSpec.from_dict({"service": "s"}).retry_after == DEFAULT_RETRY_AFTER
+
+
+def test_a_status_page_reaches_the_objects_state_and_a_bad_one_is_a_spec_error() -> None:
+    page = "https://status.example.com/db"
+    spec = MaintenanceSpec.from_dict({"service": "db", "statusPage": page})
+    assert object_state(MaintenanceObject("shop", "m", spec), NOW).status_page == page
+    with pytest.raises(SpecError, match=r"spec\.statusPage"):
+        MaintenanceSpec.from_dict({"service": "db", "statusPage": "javascript:alert(1)"})

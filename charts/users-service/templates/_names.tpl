@@ -49,3 +49,17 @@
 {{- default "default" .Values.serviceAccount.name }}
 {{- end }}
 {{- end }}
+
+{{- /* The ConfigMap with the maintenance page: the user's, or the chart's from maintenance.page.template
+(empty: no page configured, the library's own). Both set is refused. */ -}}
+{{- define "users-service.pageConfigMap" -}}
+{{- $page := .Values.maintenance.page -}}
+{{- if and $page.existingConfigMap $page.template -}}
+{{- fail "maintenance.page: set template or existingConfigMap, not both" -}}
+{{- end -}}
+{{- if $page.existingConfigMap -}}
+{{- $page.existingConfigMap -}}
+{{- else if $page.template -}}
+{{- include "users-service.fullname" . }}-page
+{{- end -}}
+{{- end -}}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,9 +104,5 @@ def problem_document(state: MaintenanceState, now: datetime) -> dict[str, object
         "mode": state.mode.value,
         "until": format_time(state.until) if state.until else None,
         "retryAfter": state.retry_after_at(now),
+        **({"statusPage": state.status_page} if state.status_page else {}),
     }
-
-
-def problem_body(state: MaintenanceState, now: datetime) -> bytes:
-    """:func:`problem_document` encoded."""
-    return json.dumps(problem_document(state, now), separators=(",", ":")).encode()

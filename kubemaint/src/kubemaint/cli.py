@@ -1,6 +1,7 @@
 """The ``kubemaint`` command: turn a service's maintenance on or off and see who has acknowledged it.
 
     kubemaint on SERVICE [--reason TEXT] [--for 30m | --until TIME] [--read-only] [--retry-after S]
+                         [--status-page URL]
     kubemaint off SERVICE
     kubemaint status SERVICE [--json]
 
@@ -31,6 +32,7 @@ from kubemaint.state import (
     MaintenanceState,
     Mode,
     StateParseError,
+    check_status_page,
     format_time,
     key_for,
     parse,
@@ -81,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_argument("--until", default=None, help="end at this RFC 3339 time")
     on.add_argument("--read-only", action="store_true", help="serve GET/HEAD/OPTIONS, refuse writes")
     on.add_argument("--retry-after", type=int, default=None, help="Retry-After seconds for clients")
+    on.add_argument("--status-page", default=None, help="http(s) URL where people follow the maintenance")
 
     commands.add_parser("off", parents=[common], help="end the maintenance")
     status = commands.add_parser("status", parents=[common], help="state, revision and acknowledgements")
@@ -129,6 +132,10 @@ def _state_for_on(args: argparse.Namespace, now: datetime) -> MaintenanceState:
             raise UsageError(f"--until is in the past: {args.until}")
     if args.retry_after is not None and args.retry_after < 0:
         raise UsageError("--retry-after must be 0 or more")
+    try:
+        status_page = check_status_page(args.status_page)
+    except StateParseError as exc:
+        raise UsageError(f"--status-page: {exc}") from None
     return MaintenanceState(
         enabled=True,
         mode=Mode.READ_ONLY if args.read_only else Mode.FULL,
@@ -137,6 +144,7 @@ def _state_for_on(args: argparse.Namespace, now: datetime) -> MaintenanceState:
         until=until,
         sources=(CLI_SOURCE,),
         updated_at=now,
+        status_page=status_page,
     )
 
 
@@ -184,6 +192,7 @@ def _status(
             "mode": state.mode.value if state and state.enabled else None,
             "reason": state.reason if state else None,
             "until": format_time(state.until) if state and state.until else None,
+            "statusPage": state.status_page if state else None,
             "replicas": {"live": len(acks), "acknowledged": len(acknowledged)},
             "acks": [
                 {
@@ -207,6 +216,8 @@ def _status(
             details = [f"reason: {state.reason}"] if state.reason else []
             if state.until:
                 details.append(f"until {format_time(state.until)}")
+            if state.status_page:
+                details.append(f"status page {state.status_page}")
             suffix = f" ({', '.join(details)})" if details else ""
             _out(f"{key}: maintenance {state.label} at revision {revision}{suffix}")
         _out(f"replicas: {len(acks)} live, {len(acknowledged)} acknowledged revision {revision}")

@@ -9,8 +9,8 @@ Value format (DESIGN.md, "The maintenance state"):
 * a plain word, case-insensitive, surrounding space ignored (GoMaint-compatible): ``true``, ``1``, ``on``,
   ``enabled`` and ``maintenance`` mean on in ``full`` mode; any other word means off;
 * a JSON object ``{"enabled": true, "mode": "full" | "read-only", "reason": "...", "retryAfter": 300,
-  "until": "2026-12-01T03:00:00Z" | null, "sources": [...], "updatedAt": "..."}``; unknown fields are
-  ignored; a value past its ``until`` is off;
+  "until": "2026-12-01T03:00:00Z" | null, "sources": [...], "statusPage": "https://...", "updatedAt":
+  "..."}``; unknown fields are ignored; a value past its ``until`` is off;
 * a value that starts with ``{`` but is not valid JSON for that schema raises :class:`StateParseError`, and
   the reader keeps its last good state.
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ __all__ = [
     "MaintenanceState",
     "Mode",
     "StateParseError",
+    "check_status_page",
     "encode",
     "format_time",
     "key_for",
@@ -52,6 +54,10 @@ DEFAULT_RETRY_AFTER: Final = 60
 """Seconds sent in ``Retry-After`` when a value names neither ``retryAfter`` nor ``until``."""
 
 MAX_REASON_LENGTH: Final = 1024
+MAX_STATUS_PAGE_LENGTH: Final = 2048
+_STATUS_PAGE = re.compile(r"^https?://[^\s<>\"'\\]+$")
+"""An http(s) URL without white space, quotes, angle brackets or backslashes: safe in a ``Link`` header and
+an ``href`` (it is escaped there too)."""
 
 DEFAULT_PREFIX: Final = "/maintenance"
 """Where the keys live: a service's key is ``<prefix>/<service>``."""
@@ -88,6 +94,9 @@ class MaintenanceState:
     until: datetime | None = None
     sources: tuple[str, ...] = field(default_factory=tuple)
     updated_at: datetime | None = None
+    status_page: str | None = None
+    """A page where people follow the maintenance (``statusPage``): linked from both 503 bodies and sent as
+    ``Link: <url>; rel="help"``."""
 
     def active_at(self, now: datetime) -> bool:
         """True when this state puts the service into maintenance at ``now`` (``until`` not yet reached)."""
@@ -185,7 +194,20 @@ def _from_document(document: Mapping[str, Any]) -> MaintenanceState:
         until=_optional_time(document, "until"),
         sources=tuple(sources),
         updated_at=_optional_time(document, "updatedAt"),
+        status_page=check_status_page(document.get("statusPage")),
     )
+
+
+def check_status_page(value: object) -> str | None:
+    """``value`` as a status page URL (``None`` when absent); raises :class:`StateParseError` otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_STATUS_PAGE_LENGTH or not _STATUS_PAGE.match(value):
+        raise StateParseError(
+            f'"statusPage" must be an http:// or https:// URL of at most {MAX_STATUS_PAGE_LENGTH} characters '
+            "without spaces, quotes, angle brackets or backslashes"
+        )
+    return value
 
 
 def _optional_time(document: Mapping[str, Any], name: str) -> datetime | None:
@@ -207,6 +229,8 @@ def encode(state: MaintenanceState) -> str:
         "until": format_time(state.until) if state.until else None,
         "sources": list(state.sources),
     }
+    if state.status_page is not None:
+        document["statusPage"] = state.status_page
     if state.updated_at is not None:
         document["updatedAt"] = format_time(state.updated_at)
     return json.dumps(document, separators=(",", ":"))
@@ -222,8 +246,8 @@ def merge(states: Iterable[MaintenanceState], now: datetime) -> MaintenanceState
 
     On if any is active at ``now``; ``full`` wins over ``read-only``; the largest ``retryAfter`` and the
     latest end win (no end at all beats any end); reasons are joined (sorted, so the result does not
-    depend on the order the objects were listed in); ``sources`` lists every active one.
-    Nothing active gives :data:`OFF`.
+    depend on the order the objects were listed in); ``sources`` lists every active one; of several status
+    pages the one that sorts first is linked. Nothing active gives :data:`OFF`.
     """
     active = [s for s in states if s.active_at(now)]
     if not active:
@@ -234,6 +258,7 @@ def merge(states: Iterable[MaintenanceState], now: datetime) -> MaintenanceState
     until = None if any(u is None for u in untils) else max(u for u in untils if u is not None)
     reasons = sorted({s.reason for s in active if s.reason})  # sorted: the same objects in any order
     sources = sorted({source for s in active for source in s.sources})
+    pages = sorted({s.status_page for s in active if s.status_page})
     return MaintenanceState(
         enabled=True,
         mode=mode,
@@ -241,4 +266,5 @@ def merge(states: Iterable[MaintenanceState], now: datetime) -> MaintenanceState
         retry_after=max(retries) if retries else None,
         until=until,
         sources=tuple(sources),
+        status_page=pages[0] if pages else None,
     )

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from kubemaint.client import parse_endpoints
-from kubemaint.state import DEFAULT_RETRY_AFTER, Mode, StateParseError, parse_time
+from kubemaint.state import DEFAULT_RETRY_AFTER, Mode, StateParseError, check_status_page, parse_time
 
 __all__ = [
     "EtcdOverride",
@@ -72,6 +72,7 @@ class MaintenanceSpec:
     mode: Mode = Mode.FULL
     reason: str = ""
     retry_after: int = DEFAULT_RETRY_AFTER
+    status_page: str | None = None
     window: Window | None = None
     gate: bool = True
     selector: LabelSelector | None = None
@@ -94,6 +95,7 @@ class MaintenanceSpec:
             mode=mode,
             reason=str(spec.get("reason") or ""),
             retry_after=int(spec.get("retryAfterSeconds", DEFAULT_RETRY_AFTER)),
+            status_page=_status_page(spec.get("statusPage")),
             window=_window(spec.get("window")),
             gate=bool(readiness.get("gate", True)),
             selector=_selector(readiness.get("selector")),
@@ -129,6 +131,13 @@ class MaintenanceObject:
             uid=str(metadata.get("uid") or ""),
             deleting=metadata.get("deletionTimestamp") is not None,
         )
+
+
+def _status_page(value: object) -> str | None:
+    try:
+        return check_status_page(value)
+    except StateParseError as exc:
+        raise SpecError(f"spec.statusPage: {exc}") from None
 
 
 def _time(value: object, name: str) -> datetime | None:

@@ -53,6 +53,7 @@ def object_state(obj: MaintenanceObject, now: datetime) -> MaintenanceState:
         retry_after=spec.retry_after,
         until=spec.window.end if spec.window is not None else None,
         sources=(obj.source,),
+        status_page=spec.status_page,
     )
 
 

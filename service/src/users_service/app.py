@@ -49,7 +49,12 @@ def create_app(settings: Settings) -> FastAPI:
     for router in routers:
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(MaintenanceMiddleware, manager=runtime.manager, bypass_secret=settings.bypass_secret)
+    app.add_middleware(
+        MaintenanceMiddleware,
+        manager=runtime.manager,
+        bypass_secret=settings.bypass_secret,
+        page_template=settings.page_template,
+    )
     # The routers' own routes (plain routes with templates), for requests answered before routing.
     routes = [route for router in routers for route in router.routes]
     app.add_middleware(RequestMetricsMiddleware, metrics=runtime.request_metrics, routes=routes)

@@ -16,6 +16,9 @@ A few variables beyond DESIGN.md's list, each with a safe default:
   image's ``POSTGRES_PASSWORD_FILE``), read once at start-up; trailing newlines are dropped. It keeps the
   password out of the process environment, where ``/proc/<pid>/environ``, crash reports and ``kubectl
   describe`` would show it. Setting it together with ``DB_PASSWORD`` is an error.
+* ``MAINTENANCE_PAGE_FILE``: an HTML template for the maintenance page that browsers get (see
+  :mod:`kubemaint.page` for its placeholders; the chart mounts it from a ConfigMap), read once at start-up;
+  unset: the library's page. A missing, empty or larger than 64 KiB file stops start-up naming the variable.
 * ``USERS_SERVICE_DEBUG_SLOW`` (false): enables ``GET /debug/slow?seconds=`` (a real ``pg_sleep`` on the
   database), used by the tests and benchmarks to hold a request open across a maintenance flip. Never set
   it in production.
@@ -27,6 +30,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
+from kubemaint.page import DEFAULT_PAGE
 from kubemaint.settings import ConfigurationError, EtcdSettings
 from kubemaint.state import key_for
 from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr, field_validator, model_validator
@@ -34,6 +38,7 @@ from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr, field_valid
 __all__ = ["ConfigurationError", "Settings", "load_settings"]
 
 _DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+MAX_PAGE_BYTES: Final = 64 * 1024
 _SERVICE_NAME: Final = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -82,6 +87,7 @@ class Settings(EtcdSettings):
     maintenance_bypass_secret: SecretStr | None = None
     maintenance_on_etcd_loss: LossPolicyName = "last-known"
     maintenance_loss_grace: Seconds = 10.0
+    maintenance_page_file: Path | None = None
     readiness_follows_maintenance: bool = False
     seed_sample_data: bool = True
 
@@ -94,6 +100,7 @@ class Settings(EtcdSettings):
     # The password read from DB_PASSWORD_FILE at validation time, so that an unreadable file fails start-up
     # (one line, exit 2) instead of the first connection attempt.
     _file_password: SecretStr | None = PrivateAttr(default=None)
+    _page: str = PrivateAttr(default=DEFAULT_PAGE)
 
     @field_validator("service_name")
     @classmethod
@@ -123,6 +130,11 @@ class Settings(EtcdSettings):
                 self._file_password = SecretStr(_read_password_file(self.db_password_file))
             except ValueError as exc:
                 raise ValueError(f"DB_PASSWORD_FILE: {exc}") from None
+        if self.maintenance_page_file is not None:
+            try:
+                self._page = _read_page_file(self.maintenance_page_file)
+            except ValueError as exc:
+                raise ValueError(f"MAINTENANCE_PAGE_FILE: {exc}") from None
         if self.db_pool_min > self.db_pool_max:
             raise ValueError(
                 f"DB_POOL_MIN ({self.db_pool_min}) must not exceed DB_POOL_MAX ({self.db_pool_max})"
@@ -155,6 +167,11 @@ class Settings(EtcdSettings):
         return self.maintenance_bypass_secret.get_secret_value() or None
 
     @property
+    def page_template(self) -> str:
+        """The maintenance page template: ``MAINTENANCE_PAGE_FILE``'s content, else the library's page."""
+        return self._page
+
+    @property
     def password(self) -> SecretStr:
         """The database password: ``DB_PASSWORD_FILE``'s content when that is set, else ``DB_PASSWORD``."""
         return self._file_password if self._file_password is not None else self.db_password
@@ -181,12 +198,7 @@ def _read_password_file(path: Path) -> str:
     The error names the file and the reason, never the content; an empty file is refused, since a mounted
     Secret without the key's value is a deployment mistake, not a wish for no password.
     """
-    try:
-        content = path.read_text(encoding="utf-8")
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or bytes that are not UTF-8
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise ValueError(f"{str(path)!r} cannot be read ({reason})") from None
-    password = content.rstrip("\r\n")
+    password = _read_text(path).rstrip("\r\n")
     if not password:
         raise ValueError(f"{str(path)!r} is empty")
     return password
@@ -196,3 +208,22 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read and validate the configuration (``environ`` replaces the process environment, for tests);
     raise :class:`ConfigurationError` with one line naming the variable."""
     return Settings.load(environ)
+
+
+def _read_page_file(path: Path) -> str:
+    """The page template in ``path``: UTF-8, not empty, at most :data:`MAX_PAGE_BYTES`."""
+    content = _read_text(path)
+    if not content.strip():
+        raise ValueError(f"{str(path)!r} is empty")
+    if len(content.encode("utf-8")) > MAX_PAGE_BYTES:
+        raise ValueError(f"{str(path)!r} is larger than {MAX_PAGE_BYTES} bytes")
+    return content
+
+
+def _read_text(path: Path) -> str:
+    """``path`` as UTF-8; the error names the file and the reason, never the content."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or bytes that are not UTF-8
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ValueError(f"{str(path)!r} cannot be read ({reason})") from None

@@ -41,6 +41,16 @@ INVALID = [
         id="retry-negative",
     ),
     pytest.param({"service": "users", "reason": "x" * 1025}, "Too long", id="reason-too-long"),
+    pytest.param(
+        {"service": "users", "statusPage": "javascript:alert(1)"},
+        "spec.statusPage in body should match",
+        id="status-page-not-http",
+    ),
+    pytest.param(
+        {"service": "users", "statusPage": 'https://x/"><script>'},
+        "spec.statusPage in body should match",
+        id="status-page-with-markup",
+    ),
     pytest.param({"service": "Not_A_Name"}, "spec.service in body should match", id="service-not-dns"),
     pytest.param(
         {"service": "users", "window": {}}, "a window needs a start, an end or both", id="empty-window"

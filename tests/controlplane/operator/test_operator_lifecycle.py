@@ -135,6 +135,25 @@ def test_two_objects_merge_and_deleting_one_keeps_the_other(
     assert kube.wait_phase(namespace, "reads", "Active")
 
 
+def test_status_pages_reach_the_key_merge_and_follow_a_spec_change(
+    kube: Kube, etcd: EtcdServer, operator: OperatorProcess, namespace: str, service_name: str
+) -> None:
+    key = f"/maintenance/{service_name}"
+    kube.apply(
+        maintenance("b", namespace, service_name, statusPage="https://status.example.com/b"),
+        maintenance("a", namespace, service_name, statusPage="https://status.example.com/a"),
+    )
+    value = eventually(
+        lambda: (v := value_of(etcd, key)) and len(v.get("sources", [])) == 2 and v, 10, "both objects merged"
+    )
+    assert value["statusPage"] == "https://status.example.com/a", "of several pages the first in order"
+    kube.kubectl("delete", "maint", "a", "-n", namespace)
+    page_b = "https://status.example.com/b"
+    eventually(lambda: (value_of(etcd, key) or {}).get("statusPage") == page_b, 10, "b's page")
+    kube.apply(maintenance("b", namespace, service_name))
+    eventually(lambda: "statusPage" not in (value_of(etcd, key) or {"statusPage": 1}), 10, "no page left")
+
+
 def test_disabling_ends_the_maintenance_but_keeps_the_object(
     kube: Kube, etcd: EtcdServer, operator: OperatorProcess, namespace: str, service_name: str
 ) -> None:

@@ -136,3 +136,22 @@ def test_status_counts_an_ack_only_once_the_replica_has_drained(etcd: EtcdServer
     text = kubemaint("status", service, ETCD_ENDPOINTS=etcd.endpoint).stdout
     assert "busy: on, revision" in text
     assert "(draining)" in text
+
+
+def test_a_status_page_is_written_shown_and_checked(etcd: EtcdServer, unique_key: str) -> None:
+    service = unique_key.rsplit("/", 1)[1]
+    page = "https://status.example.com/db"
+    done = kubemaint("on", service, "--status-page", page, ETCD_ENDPOINTS=etcd.endpoint)
+    assert done.returncode == 0, done.stderr
+    assert parse(etcd.get(unique_key)).status_page == page
+    status = kubemaint("status", service, "--endpoints", etcd.endpoint)
+    assert f"status page {page}" in status.stdout
+    assert (
+        json.loads(kubemaint("status", service, "--json", "--endpoints", etcd.endpoint).stdout)["statusPage"]
+        == page
+    )
+    before = etcd.get(unique_key)
+    refused = kubemaint("on", service, "--status-page", "javascript:alert(1)", ETCD_ENDPOINTS=etcd.endpoint)
+    assert refused.returncode == 2
+    assert "--status-page" in refused.stderr
+    assert etcd.get(unique_key) == before, "a refused value writes nothing"

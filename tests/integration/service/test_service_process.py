@@ -180,3 +180,43 @@ def test_an_unusable_password_file_fails_start_up_in_one_line(
     assert len(lines) == 1, lines
     assert lines[0].startswith("users-service: invalid configuration: DB_PASSWORD_FILE")
     assert postgres.password not in lines[0]
+
+
+def test_a_browser_gets_the_deployment_page_and_a_machine_the_problem(
+    start_process, etcd: EtcdServer, unique_key: str, tmp_path: Path
+) -> None:
+    """MAINTENANCE_PAGE_FILE, as the chart mounts it: the real service answers a browser with that page, the
+    reason escaped, the status page linked; curl's ``*/*`` keeps problem+json; both carry Retry-After."""
+    template = tmp_path / "page.html"
+    template.write_text("<!doctype html><h1>$title</h1><p>$reason</p>$status_page_link\n")
+    service = start_process(MAINTENANCE_PAGE_FILE=str(template))
+    service.wait_ready("/readyz", timeout=60)
+    page = "https://status.example.com/db"
+    etcd.put(unique_key, json.dumps({"enabled": True, "reason": "<b>db</b> upgrade", "statusPage": page}))
+    deadline = time.monotonic() + 15
+    while (answer := httpx.get(f"{service.url}/users", timeout=5)).status_code != 503:
+        assert time.monotonic() < deadline, "the maintenance never took effect"
+        time.sleep(0.1)
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["statusPage"] == page
+    browser = httpx.get(f"{service.url}/users", headers={"Accept": "text/html,*/*;q=0.8"}, timeout=5)
+    assert browser.status_code == 503
+    assert browser.headers["content-type"] == "text/html; charset=utf-8"
+    assert browser.headers["retry-after"] == "60"
+    assert browser.headers["link"] == f'<{page}>; rel="help"'
+    assert "<p>&lt;b&gt;db&lt;/b&gt; upgrade</p>" in browser.text
+    assert f'<a href="{page}" rel="help">' in browser.text
+
+
+@pytest.mark.parametrize("content", [None, "", "x" * (64 * 1024 + 1)])
+def test_an_unusable_page_file_fails_start_up_in_one_line(
+    start_process, tmp_path: Path, content: str | None
+) -> None:
+    template = tmp_path / "page.html"
+    if content is not None:
+        template.write_text(content)
+    service = start_process(MAINTENANCE_PAGE_FILE=str(template))
+    assert service.wait(30) == 2
+    lines = service.log().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("users-service: invalid configuration: MAINTENANCE_PAGE_FILE")
