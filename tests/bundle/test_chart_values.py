@@ -27,6 +27,7 @@ BAD_VALUES = [
     ("users-service", "port=http", "got string, want integer"),
     ("users-service", "maintenance.onEtcdLoss=sometimes", "value must be one of"),
     ("users-service", "maintenance.page.key=a/b", "does not match pattern"),
+    ("users-service", "maintenance.skipPaths[0]=public", "does not match pattern"),
     ("postgres", "persistence.enabled=sure", "got string, want boolean"),
     ("etcd", "clientPort=two", "got string, want integer"),
     (STACK, "postgres.auth=plain", "got string, want object"),
@@ -178,3 +179,12 @@ def test_a_maintenance_page_is_a_configmap_mounted_where_the_service_reads_it(he
     )  # fmt: skip
     assert both.returncode != 0
     assert "set template or existingConfigMap, not both" in both.stderr
+
+
+def test_skip_paths_reach_the_service_as_one_comma_list(helm: Helm) -> None:
+    rendered = helm.run(
+        "template", "t", CHARTS / "users-service",
+        "--set", "maintenance.skipPaths[0]=/public", "--set", "maintenance.skipPaths[1]=/docs",
+    ).stdout  # fmt: skip
+    config = next(d for d in yaml.safe_load_all(rendered) if d and d["metadata"]["name"] == "t-users-service")
+    assert config["data"]["MAINTENANCE_SKIP_PATHS"] == "/public,/docs"

@@ -1,4 +1,5 @@
-"""The 503 for people and for machines: content negotiation, the HTML page, escaping, the status page."""
+"""The 503 for people and for machines (negotiation, the page, escaping, the status page), and the paths a
+maintenance covers."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kubemaint.admission import problem_document
+from kubemaint.admission import decide, problem_document
 from kubemaint.asgi import MaintenanceMiddleware
 from kubemaint.inflight import InFlight
 from kubemaint.page import prefers_html, render_page
-from kubemaint.state import MaintenanceState, StateParseError, encode, merge, parse
+from kubemaint.state import MaintenanceState, StateParseError, covers, encode, merge, parse
 
 from tests.support.asgi import call
 
@@ -130,3 +131,51 @@ async def test_no_status_page_no_link_header() -> None:
     _, headers, body = await call(middleware, "GET", "/users")
     assert b"link" not in headers
     assert "statusPage" not in json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("paths", "path", "covered"),
+    [
+        (None, "/anything", True),
+        (("/users",), "/users", True),
+        (("/users",), "/users/7", True),
+        (("/users",), "/users/", True),
+        (("/users",), "/usersx", False),
+        (("/users",), "/", False),
+        (("/users/",), "/users/7", True),
+        (("/users/*/orders",), "/users/7/orders", True),
+        (("/users/*/orders",), "/users/7/orders/1", True),
+        (("/users/*/orders",), "/users/7", False),
+        (("/users/*/orders",), "/users/7/invoices", False),
+        (("/",), "/whatever/deep", True),
+        (("/a", "/b"), "/b/1", True),
+    ],
+)
+def test_a_path_is_a_prefix_on_segment_boundaries_with_star_for_one_segment(
+    paths: tuple[str, ...] | None, path: str, covered: bool
+) -> None:
+    assert covers(paths, path) is covered
+
+
+def test_paths_round_trip_sorted_and_merge_as_a_union_unless_one_covers_everything() -> None:
+    narrow = MaintenanceState(enabled=True, paths=("/users",))
+    assert parse(encode(narrow)).paths == ("/users",)
+    assert parse(json.dumps({"enabled": True, "paths": ["/b", "/a", "/b"]})).paths == ("/a", "/b")
+    assert "paths" not in encode(MaintenanceState(enabled=True))
+    orders = replace(narrow, paths=("/orders",))
+    assert merge([narrow, orders], NOW).paths == ("/orders", "/users")
+    assert merge([narrow, MaintenanceState(enabled=True)], NOW).paths is None, "no paths: every path"
+
+
+@pytest.mark.parametrize("paths", [[], "/users", ["users"], ["/a b"], ["/a?x=1"], [7], ["/" + "x" * 256]])
+def test_paths_that_are_not_a_list_of_paths_are_refused(paths: Any) -> None:
+    with pytest.raises(StateParseError, match="paths"):
+        parse(json.dumps({"enabled": True, "paths": paths}))
+
+
+def test_outside_its_paths_a_maintenance_serves_and_does_not_drain() -> None:
+    state = MaintenanceState(enabled=True, paths=("/users/*",))
+    inside = decide(state, method="GET", path="/users/7", now=NOW)
+    outside = decide(state, method="GET", path="/users", now=NOW)
+    assert (inside.admit, outside.admit, outside.counted) == (False, True, False)
+    assert problem_document(state, NOW)["paths"] == ["/users/*"]

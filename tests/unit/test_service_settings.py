@@ -90,6 +90,7 @@ def test_endpoints_are_split_trimmed_and_normalised() -> None:
         ({"ETCD_ENDPOINTS": "https://etcd:2379"}, "ETCD_CA_FILE"),
         ({"ETCD_USERNAME": "root"}, "ETCD_PASSWORD"),
         ({"MAINTENANCE_BYPASS_SECRET": "short"}, "MAINTENANCE_BYPASS_SECRET"),
+        ({"MAINTENANCE_SKIP_PATHS": "/public,docs"}, "MAINTENANCE_SKIP_PATHS"),
     ],
 )
 def test_a_bad_variable_is_named_in_one_line(environ: dict[str, str], variable: str) -> None:
@@ -180,3 +181,9 @@ def test_an_unreadable_password_file_does_not_show_its_content(tmp_path: Path) -
     path.write_bytes(b"\xffsecret-bytes")
     message = _error({"DB_PASSWORD_FILE": str(path)})
     assert "secret-bytes" not in message
+
+
+def test_skip_paths_add_to_the_probes_and_ops_paths() -> None:
+    settings = load_settings({"MAINTENANCE_SKIP_PATHS": " /public , /docs,"})
+    assert settings.skip_paths == ("/health", "/livez", "/readyz", "/stats", "/metrics", "/public", "/docs")
+    assert load_settings({}).skip_paths == ("/health", "/livez", "/readyz", "/stats", "/metrics")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from kubemaint.state import MaintenanceState, Mode, format_time
+from kubemaint.state import MaintenanceState, Mode, covers, format_time
 
 __all__ = [
     "BYPASS_HEADER",
@@ -74,12 +74,15 @@ def decide(
     bypass_value: bytes | None = None,
 ) -> Decision:
     """Serve or answer 503. ``state`` is the state in force, as the manager decided it (expiry is its
-    decision, not this function's); ``now`` only dates ``retry_after``. The bypass compares in constant
-    time; no secret configured, no bypass."""
+    decision, not this function's); ``now`` only dates ``retry_after``. A path the value's ``paths`` do
+    not cover is served and not counted (draining does not wait for what the maintenance leaves alone).
+    The bypass compares in constant time; no secret configured, no bypass."""
     if is_skipped(path, skip_paths):
         return Decision(admit=True, counted=False)
     if not state.enabled:
         return Decision(admit=True, counted=True)
+    if not covers(state.paths, path):
+        return Decision(admit=True, counted=False)  # outside the value's paths: served, and not drained
     if state.mode is Mode.READ_ONLY and method.upper() in SAFE_METHODS:
         return Decision(admit=True, counted=True)
     if bypass_secret and bypass_value is not None and hmac.compare_digest(bypass_value, bypass_secret):
@@ -105,4 +108,5 @@ def problem_document(state: MaintenanceState, now: datetime) -> dict[str, object
         "until": format_time(state.until) if state.until else None,
         "retryAfter": state.retry_after_at(now),
         **({"statusPage": state.status_page} if state.status_page else {}),
+        **({"paths": list(state.paths)} if state.paths is not None else {}),
     }

@@ -1,7 +1,7 @@
 """The ``kubemaint`` command: turn a service's maintenance on or off and see who has acknowledged it.
 
     kubemaint on SERVICE [--reason TEXT] [--for 30m | --until TIME] [--read-only] [--retry-after S]
-                         [--status-page URL]
+                         [--status-page URL] [--path /users ...]
     kubemaint off SERVICE
     kubemaint status SERVICE [--json]
 
@@ -32,6 +32,7 @@ from kubemaint.state import (
     MaintenanceState,
     Mode,
     StateParseError,
+    check_paths,
     check_status_page,
     format_time,
     key_for,
@@ -84,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     on.add_argument("--read-only", action="store_true", help="serve GET/HEAD/OPTIONS, refuse writes")
     on.add_argument("--retry-after", type=int, default=None, help="Retry-After seconds for clients")
     on.add_argument("--status-page", default=None, help="http(s) URL where people follow the maintenance")
+    on.add_argument(
+        "--path", dest="paths", action="append", default=None,
+        help="cover only this path and below ('*' is one segment); repeat for more; default: every path",
+    )  # fmt: skip
 
     commands.add_parser("off", parents=[common], help="end the maintenance")
     status = commands.add_parser("status", parents=[common], help="state, revision and acknowledgements")
@@ -136,6 +141,10 @@ def _state_for_on(args: argparse.Namespace, now: datetime) -> MaintenanceState:
         status_page = check_status_page(args.status_page)
     except StateParseError as exc:
         raise UsageError(f"--status-page: {exc}") from None
+    try:
+        paths = check_paths(args.paths)
+    except StateParseError as exc:
+        raise UsageError(f"--path: {exc}") from None
     return MaintenanceState(
         enabled=True,
         mode=Mode.READ_ONLY if args.read_only else Mode.FULL,
@@ -145,6 +154,7 @@ def _state_for_on(args: argparse.Namespace, now: datetime) -> MaintenanceState:
         sources=(CLI_SOURCE,),
         updated_at=now,
         status_page=status_page,
+        paths=paths,
     )
 
 
@@ -193,6 +203,7 @@ def _status(
             "reason": state.reason if state else None,
             "until": format_time(state.until) if state and state.until else None,
             "statusPage": state.status_page if state else None,
+            "paths": list(state.paths) if state and state.paths is not None else None,
             "replicas": {"live": len(acks), "acknowledged": len(acknowledged)},
             "acks": [
                 {
@@ -216,6 +227,8 @@ def _status(
             details = [f"reason: {state.reason}"] if state.reason else []
             if state.until:
                 details.append(f"until {format_time(state.until)}")
+            if state.paths is not None:
+                details.append(f"paths {', '.join(state.paths)}")
             if state.status_page:
                 details.append(f"status page {state.status_page}")
             suffix = f" ({', '.join(details)})" if details else ""

@@ -9,8 +9,9 @@ Value format (DESIGN.md, "The maintenance state"):
 * a plain word, case-insensitive, surrounding space ignored (GoMaint-compatible): ``true``, ``1``, ``on``,
   ``enabled`` and ``maintenance`` mean on in ``full`` mode; any other word means off;
 * a JSON object ``{"enabled": true, "mode": "full" | "read-only", "reason": "...", "retryAfter": 300,
-  "until": "2026-12-01T03:00:00Z" | null, "sources": [...], "statusPage": "https://...", "updatedAt":
-  "..."}``; unknown fields are ignored; a value past its ``until`` is off;
+  "until": "2026-12-01T03:00:00Z" | null, "sources": [...], "paths": ["/users/*"], "statusPage":
+  "https://...", "updatedAt": "..."}``; unknown fields are ignored; a value past its ``until`` is off;
+  ``paths`` narrows the maintenance to those paths (:func:`covers`), absent means every path;
 * a value that starts with ``{`` but is not valid JSON for that schema raises :class:`StateParseError`, and
   the reader keeps its last good state.
 
@@ -37,7 +38,9 @@ __all__ = [
     "MaintenanceState",
     "Mode",
     "StateParseError",
+    "check_paths",
     "check_status_page",
+    "covers",
     "encode",
     "format_time",
     "key_for",
@@ -55,6 +58,9 @@ DEFAULT_RETRY_AFTER: Final = 60
 
 MAX_REASON_LENGTH: Final = 1024
 MAX_STATUS_PAGE_LENGTH: Final = 2048
+MAX_PATHS: Final = 64
+MAX_PATH_LENGTH: Final = 256
+_PATH = re.compile(r"^/[^\s?#]*$")
 _STATUS_PAGE = re.compile(r"^https?://[^\s<>\"'\\]+$")
 """An http(s) URL without white space, quotes, angle brackets or backslashes: safe in a ``Link`` header and
 an ``href`` (it is escaped there too)."""
@@ -94,6 +100,8 @@ class MaintenanceState:
     until: datetime | None = None
     sources: tuple[str, ...] = field(default_factory=tuple)
     updated_at: datetime | None = None
+    paths: tuple[str, ...] | None = None
+    """The paths the maintenance covers (see :func:`covers`); ``None``: every path."""
     status_page: str | None = None
     """A page where people follow the maintenance (``statusPage``): linked from both 503 bodies and sent as
     ``Link: <url>; rel="help"``."""
@@ -195,7 +203,46 @@ def _from_document(document: Mapping[str, Any]) -> MaintenanceState:
         sources=tuple(sources),
         updated_at=_optional_time(document, "updatedAt"),
         status_page=check_status_page(document.get("statusPage")),
+        paths=check_paths(document.get("paths")),
     )
+
+
+def check_paths(value: object) -> tuple[str, ...] | None:
+    """``value`` as the ``paths`` of a value (``None`` when absent); raises :class:`StateParseError`.
+
+    Each path starts with ``/``, has no white space, ``?`` or ``#``, and at most 256 characters; at most 64
+    of them, at least one (leave ``paths`` out to cover everything). Returned sorted and without repeats.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or len(value) > MAX_PATHS:
+        raise StateParseError(f'"paths" must be a list of 1 to {MAX_PATHS} paths, or left out for every path')
+    for path in value:
+        if not isinstance(path, str) or len(path) > MAX_PATH_LENGTH or not _PATH.match(path):
+            raise StateParseError(
+                f'"paths": {path!r} is not a path: it must start with "/", at most {MAX_PATH_LENGTH} '
+                'characters, without spaces, "?" or "#"'
+            )
+    return tuple(sorted(set(value)))
+
+
+def covers(paths: tuple[str, ...] | None, path: str) -> bool:
+    """True when a maintenance with ``paths`` covers the request ``path``.
+
+    Each entry is a prefix on a segment boundary, where ``*`` stands for exactly one segment: ``/users``
+    covers ``/users`` and ``/users/7`` but not ``/usersx``; ``/users/*/orders`` covers
+    ``/users/7/orders/1``; ``/`` covers everything. ``None`` covers everything.
+    """
+    if paths is None:
+        return True
+    segments = [part for part in path.split("/") if part]
+    for entry in paths:
+        pattern = [part for part in entry.split("/") if part]
+        if len(pattern) <= len(segments) and all(
+            p in ("*", s) for p, s in zip(pattern, segments, strict=False)
+        ):
+            return True
+    return False
 
 
 def check_status_page(value: object) -> str | None:
@@ -229,6 +276,8 @@ def encode(state: MaintenanceState) -> str:
         "until": format_time(state.until) if state.until else None,
         "sources": list(state.sources),
     }
+    if state.paths is not None:
+        document["paths"] = list(state.paths)
     if state.status_page is not None:
         document["statusPage"] = state.status_page
     if state.updated_at is not None:
@@ -247,7 +296,8 @@ def merge(states: Iterable[MaintenanceState], now: datetime) -> MaintenanceState
     On if any is active at ``now``; ``full`` wins over ``read-only``; the largest ``retryAfter`` and the
     latest end win (no end at all beats any end); reasons are joined (sorted, so the result does not
     depend on the order the objects were listed in); ``sources`` lists every active one; of several status
-    pages the one that sorts first is linked. Nothing active gives :data:`OFF`.
+    pages the one that sorts first is linked; ``paths`` are the union, and any state without ``paths``
+    covers everything. Nothing active gives :data:`OFF`.
     """
     active = [s for s in states if s.active_at(now)]
     if not active:
@@ -259,6 +309,9 @@ def merge(states: Iterable[MaintenanceState], now: datetime) -> MaintenanceState
     reasons = sorted({s.reason for s in active if s.reason})  # sorted: the same objects in any order
     sources = sorted({source for s in active for source in s.sources})
     pages = sorted({s.status_page for s in active if s.status_page})
+    paths = None
+    if all(s.paths is not None for s in active):
+        paths = tuple(sorted({path for s in active for path in s.paths or ()}))
     return MaintenanceState(
         enabled=True,
         mode=mode,
@@ -267,4 +320,5 @@ def merge(states: Iterable[MaintenanceState], now: datetime) -> MaintenanceState
         until=until,
         sources=tuple(sources),
         status_page=pages[0] if pages else None,
+        paths=paths,
     )

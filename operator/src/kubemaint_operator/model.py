@@ -12,7 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from kubemaint.client import parse_endpoints
-from kubemaint.state import DEFAULT_RETRY_AFTER, Mode, StateParseError, check_status_page, parse_time
+from kubemaint.state import (
+    DEFAULT_RETRY_AFTER,
+    Mode,
+    StateParseError,
+    check_paths,
+    check_status_page,
+    parse_time,
+)
 
 __all__ = [
     "EtcdOverride",
@@ -73,6 +80,7 @@ class MaintenanceSpec:
     reason: str = ""
     retry_after: int = DEFAULT_RETRY_AFTER
     status_page: str | None = None
+    paths: tuple[str, ...] | None = None
     window: Window | None = None
     gate: bool = True
     selector: LabelSelector | None = None
@@ -96,6 +104,7 @@ class MaintenanceSpec:
             reason=str(spec.get("reason") or ""),
             retry_after=int(spec.get("retryAfterSeconds", DEFAULT_RETRY_AFTER)),
             status_page=_status_page(spec.get("statusPage")),
+            paths=_paths(spec.get("paths")),
             window=_window(spec.get("window")),
             gate=bool(readiness.get("gate", True)),
             selector=_selector(readiness.get("selector")),
@@ -131,6 +140,13 @@ class MaintenanceObject:
             uid=str(metadata.get("uid") or ""),
             deleting=metadata.get("deletionTimestamp") is not None,
         )
+
+
+def _paths(value: object) -> tuple[str, ...] | None:
+    try:
+        return check_paths(value)
+    except StateParseError as exc:
+        raise SpecError(f"spec.paths: {exc}") from None
 
 
 def _status_page(value: object) -> str | None:

@@ -54,6 +54,7 @@ def object_state(obj: MaintenanceObject, now: datetime) -> MaintenanceState:
         until=spec.window.end if spec.window is not None else None,
         sources=(obj.source,),
         status_page=spec.status_page,
+        paths=spec.paths,
     )
 
 

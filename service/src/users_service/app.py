@@ -52,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(
         MaintenanceMiddleware,
         manager=runtime.manager,
+        skip_paths=settings.skip_paths,
         bypass_secret=settings.bypass_secret,
         page_template=settings.page_template,
     )

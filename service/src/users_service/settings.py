@@ -16,6 +16,9 @@ A few variables beyond DESIGN.md's list, each with a safe default:
   image's ``POSTGRES_PASSWORD_FILE``), read once at start-up; trailing newlines are dropped. It keeps the
   password out of the process environment, where ``/proc/<pid>/environ``, crash reports and ``kubectl
   describe`` would show it. Setting it together with ``DB_PASSWORD`` is an error.
+* ``MAINTENANCE_SKIP_PATHS``: a comma list of paths that maintenance never blocks, in addition to the probes
+  and ops paths (``/health``, ``/livez``, ``/readyz``, ``/stats``, ``/metrics``); each covers the paths
+  below it.
 * ``MAINTENANCE_PAGE_FILE``: an HTML template for the maintenance page that browsers get (see
   :mod:`kubemaint.page` for its placeholders; the chart mounts it from a ConfigMap), read once at start-up;
   unset: the library's page. A missing, empty or larger than 64 KiB file stops start-up naming the variable.
@@ -30,6 +33,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
+from kubemaint.admission import DEFAULT_SKIP_PATHS
 from kubemaint.page import DEFAULT_PAGE
 from kubemaint.settings import ConfigurationError, EtcdSettings
 from kubemaint.state import key_for
@@ -88,6 +92,7 @@ class Settings(EtcdSettings):
     maintenance_on_etcd_loss: LossPolicyName = "last-known"
     maintenance_loss_grace: Seconds = 10.0
     maintenance_page_file: Path | None = None
+    maintenance_skip_paths: str = ""
     readiness_follows_maintenance: bool = False
     seed_sample_data: bool = True
 
@@ -114,6 +119,14 @@ class Settings(EtcdSettings):
     def _check_key(cls, value: str | None) -> str | None:
         if value is not None and (not value.strip() or value != value.strip()):
             raise ValueError("must be a non-empty etcd key without surrounding space")
+        return value
+
+    @field_validator("maintenance_skip_paths")
+    @classmethod
+    def _check_skip_paths(cls, value: str) -> str:
+        for path in _comma_list(value):
+            if not path.startswith("/") or any(char.isspace() for char in path):
+                raise ValueError(f"{path!r} is not a path: each must start with '/', without spaces")
         return value
 
     @field_validator("instance_name")
@@ -165,6 +178,11 @@ class Settings(EtcdSettings):
         if self.maintenance_bypass_secret is None:
             return None
         return self.maintenance_bypass_secret.get_secret_value() or None
+
+    @property
+    def skip_paths(self) -> tuple[str, ...]:
+        """The paths maintenance never blocks: the probes and ops paths, then ``MAINTENANCE_SKIP_PATHS``."""
+        return (*DEFAULT_SKIP_PATHS, *_comma_list(self.maintenance_skip_paths))
 
     @property
     def page_template(self) -> str:
@@ -227,3 +245,7 @@ def _read_text(path: Path) -> str:
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or bytes that are not UTF-8
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise ValueError(f"{str(path)!r} cannot be read ({reason})") from None
+
+
+def _comma_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]

@@ -41,6 +41,10 @@ INVALID = [
         id="retry-negative",
     ),
     pytest.param({"service": "users", "reason": "x" * 1025}, "Too long", id="reason-too-long"),
+    pytest.param({"service": "users", "paths": []}, "should have at least 1 items", id="paths-empty"),
+    pytest.param(
+        {"service": "users", "paths": ["users"]}, "spec.paths[0] in body should match", id="path-no-slash"
+    ),
     pytest.param(
         {"service": "users", "statusPage": "javascript:alert(1)"},
         "spec.statusPage in body should match",

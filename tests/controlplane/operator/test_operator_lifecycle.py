@@ -154,6 +154,26 @@ def test_status_pages_reach_the_key_merge_and_follow_a_spec_change(
     eventually(lambda: "statusPage" not in (value_of(etcd, key) or {"statusPage": 1}), 10, "no page left")
 
 
+def test_paths_of_objects_on_one_key_are_merged_into_a_union(
+    kube: Kube, etcd: EtcdServer, operator: OperatorProcess, namespace: str, service_name: str
+) -> None:
+    key = f"/maintenance/{service_name}"
+    kube.apply(
+        maintenance("users", namespace, service_name, paths=["/users/*"]),
+        maintenance("orders", namespace, service_name, paths=["/orders"]),
+    )
+    value = eventually(
+        lambda: (v := value_of(etcd, key)) and len(v.get("sources", [])) == 2 and v, 10, "both objects merged"
+    )
+    assert value["paths"] == ["/orders", "/users/*"]
+    kube.apply(maintenance("everything", namespace, service_name))
+    eventually(
+        lambda: (v := value_of(etcd, key)) and len(v.get("sources", [])) == 3 and "paths" not in v,
+        10,
+        "an object without paths covers every path",
+    )
+
+
 def test_disabling_ends_the_maintenance_but_keeps_the_object(
     kube: Kube, etcd: EtcdServer, operator: OperatorProcess, namespace: str, service_name: str
 ) -> None:

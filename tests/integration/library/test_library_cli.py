@@ -155,3 +155,14 @@ def test_a_status_page_is_written_shown_and_checked(etcd: EtcdServer, unique_key
     assert refused.returncode == 2
     assert "--status-page" in refused.stderr
     assert etcd.get(unique_key) == before, "a refused value writes nothing"
+
+
+def test_paths_are_written_shown_and_checked(etcd: EtcdServer, unique_key: str) -> None:
+    service = unique_key.rsplit("/", 1)[1]
+    done = kubemaint("on", service, "--path", "/users/*", "--path", "/orders", ETCD_ENDPOINTS=etcd.endpoint)
+    assert done.returncode == 0, done.stderr
+    assert parse(etcd.get(unique_key)).paths == ("/orders", "/users/*")
+    assert "paths /orders, /users/*" in kubemaint("status", service, "--endpoints", etcd.endpoint).stdout
+    refused = kubemaint("on", service, "--path", "users", ETCD_ENDPOINTS=etcd.endpoint)
+    assert refused.returncode == 2
+    assert "--path" in refused.stderr

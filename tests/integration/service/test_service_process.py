@@ -220,3 +220,22 @@ def test_an_unusable_page_file_fails_start_up_in_one_line(
     lines = service.log().strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("users-service: invalid configuration: MAINTENANCE_PAGE_FILE")
+
+
+def test_paths_narrow_the_maintenance_and_skip_paths_widen_what_is_served(
+    start_process, etcd: EtcdServer, unique_key: str
+) -> None:
+    """A value with ``paths`` blocks only those (``/users/*``: one user, not the list); a path in
+    MAINTENANCE_SKIP_PATHS is served whatever the value covers."""
+    service = start_process(MAINTENANCE_SKIP_PATHS="/users/1")
+    service.wait_ready("/readyz", timeout=60)
+    etcd.put(unique_key, json.dumps({"enabled": True, "paths": ["/users/*"]}))
+    deadline = time.monotonic() + 15
+    while httpx.get(f"{service.url}/users/2", timeout=5).status_code != 503:
+        assert time.monotonic() < deadline, "the maintenance never took effect"
+        time.sleep(0.1)
+    listing = httpx.get(f"{service.url}/users", timeout=5)
+    assert listing.status_code == 200, "outside the value's paths"
+    assert listing.headers["x-maintenance"] == "on"
+    assert httpx.get(f"{service.url}/users/1", timeout=5).status_code != 503, "a skip path"
+    assert httpx.get(f"{service.url}/users/2", timeout=5).json()["paths"] == ["/users/*"]
