@@ -28,6 +28,7 @@ BAD_VALUES = [
     ("users-service", "maintenance.onEtcdLoss=sometimes", "value must be one of"),
     ("users-service", "maintenance.page.key=a/b", "does not match pattern"),
     ("users-service", "maintenance.skipPaths[0]=public", "does not match pattern"),
+    ("users-service", "maintenance.bypass.cidrs[0]=office", "does not match pattern"),
     ("postgres", "persistence.enabled=sure", "got string, want boolean"),
     ("etcd", "clientPort=two", "got string, want integer"),
     (STACK, "postgres.auth=plain", "got string, want object"),
@@ -186,5 +187,23 @@ def test_skip_paths_reach_the_service_as_one_comma_list(helm: Helm) -> None:
         "template", "t", CHARTS / "users-service",
         "--set", "maintenance.skipPaths[0]=/public", "--set", "maintenance.skipPaths[1]=/docs",
     ).stdout  # fmt: skip
-    config = next(d for d in yaml.safe_load_all(rendered) if d and d["metadata"]["name"] == "t-users-service")
+    config = _config_map(rendered)
     assert config["data"]["MAINTENANCE_SKIP_PATHS"] == "/public,/docs"
+    rendered = helm.run(
+        "template", "t", CHARTS / "users-service", "--set", "maintenance.bypass.cidrs[0]=10.20.0.0/16",
+        "--set", "maintenance.trustedProxies[0]=10.0.0.0/8",
+    ).stdout  # fmt: skip
+    config = _config_map(rendered)
+    assert (config["data"]["MAINTENANCE_BYPASS_CIDRS"], config["data"]["TRUSTED_PROXIES"]) == (
+        "10.20.0.0/16",
+        "10.0.0.0/8",
+    )
+
+
+def _config_map(rendered: str) -> dict[str, Any]:
+    """The service's ConfigMap (its environment) in a render of the users-service chart."""
+    return next(
+        d
+        for d in yaml.safe_load_all(rendered)
+        if d and (d["kind"], d["metadata"]["name"]) == ("ConfigMap", "t-users-service")
+    )

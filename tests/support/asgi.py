@@ -24,10 +24,14 @@ async def exchange(
     method: str = "POST",
     path: str = "/users",
     root_path: str = "",
+    scope: dict[str, Any] | None = None,
 ) -> list[Message]:
     """One HTTP request to ``app``: its ``body`` in chunks (then ``http.disconnect``); every message the
-    app sent back, in order."""
-    scope = {"type": "http", "method": method, "path": path, "root_path": root_path, "headers": list(headers)}
+    app sent back, in order. ``scope`` adds to (or overrides) the request's scope, e.g. ``client``."""
+    scope = {
+        "type": "http", "method": method, "path": path, "root_path": root_path, "headers": list(headers),
+        **(scope or {}),
+    }  # fmt: skip
     chunks = [
         {"type": "http.request", "body": chunk, "more_body": i < len(body) - 1}
         for i, chunk in enumerate(body)
@@ -45,10 +49,15 @@ async def exchange(
 
 
 async def call(
-    app: App, method: str, path: str, headers: Headers | None = None, root_path: str = ""
+    app: App,
+    method: str,
+    path: str,
+    headers: Headers | None = None,
+    root_path: str = "",
+    scope: dict[str, Any] | None = None,
 ) -> tuple[int, dict[bytes, bytes], bytes]:
     """One bodiless request (:func:`exchange`): the status, the headers and the whole body of the answer."""
-    sent = await exchange(app, [b""], headers or [], method, path, root_path)
+    sent = await exchange(app, [b""], headers or [], method, path, root_path, scope)
     start = sent[0]
     return start["status"], dict(start["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
 

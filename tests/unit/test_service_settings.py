@@ -91,6 +91,8 @@ def test_endpoints_are_split_trimmed_and_normalised() -> None:
         ({"ETCD_USERNAME": "root"}, "ETCD_PASSWORD"),
         ({"MAINTENANCE_BYPASS_SECRET": "short"}, "MAINTENANCE_BYPASS_SECRET"),
         ({"MAINTENANCE_SKIP_PATHS": "/public,docs"}, "MAINTENANCE_SKIP_PATHS"),
+        ({"MAINTENANCE_BYPASS_CIDRS": "10.0.0.0/8,office"}, "MAINTENANCE_BYPASS_CIDRS"),
+        ({"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"),
     ],
 )
 def test_a_bad_variable_is_named_in_one_line(environ: dict[str, str], variable: str) -> None:

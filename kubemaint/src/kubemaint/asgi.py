@@ -6,21 +6,36 @@ its ``Accept`` prefers HTML (:mod:`kubemaint.page`), ``application/problem+json`
 ``Link: <url>; rel="help"`` when the value names a status page; an admitted one is counted in flight (for
 draining) while the app runs. Every response carries ``X-Maintenance: on|off|read-only`` (the state when
 it started).
-The bypass secret is compared in constant time and never logged.
+Bypasses, for the people doing the maintenance: clients in ``bypass_networks`` (their address is the
+socket's peer, or the ``X-Forwarded-For`` entry added by a proxy in ``trusted_proxies``, never a header
+from an untrusted peer), the ``X-Maintenance-Bypass`` header, and a browser's cookie: visiting
+``/_maintenance/bypass?secret=...`` once sets an ``HttpOnly``, ``Secure``, ``SameSite=Strict`` cookie
+signed with the bypass secret and valid ``bypass_cookie_seconds``. Secrets compare in constant time and
+are never logged: the middleware blanks that request's query string in the scope before any access log
+reads it.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 from kubemaint.admission import (
+    BYPASS_COOKIE,
     BYPASS_HEADER,
+    BYPASS_PATH,
     DEFAULT_SKIP_PATHS,
+    PROBLEM_TYPE_BASE,
     SAFE_METHODS,
+    bypass_cookie,
+    client_address,
     decide,
+    in_networks,
+    parse_networks,
     problem_document,
     route_path,
 )
@@ -38,6 +53,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _BYPASS = BYPASS_HEADER.encode("latin-1")
 _ACCEPT = b"accept"
+_COOKIE = b"cookie"
+_FORWARDED_FOR = b"x-forwarded-for"
 
 
 class MaintenanceView(Protocol):
@@ -61,15 +78,24 @@ class MaintenanceMiddleware:
         skip_paths: Iterable[str] = DEFAULT_SKIP_PATHS,
         bypass_secret: str | None = None,
         page_template: str = DEFAULT_PAGE,
+        bypass_networks: Iterable[str] = (),
+        trusted_proxies: Iterable[str] = (),
+        bypass_cookie_seconds: int = 3600,
     ) -> None:
         self.app = app
         self.manager = manager
         self.skip_paths = tuple(skip_paths)
         self.page_template = page_template
+        self.bypass_networks = parse_networks(bypass_networks)
+        self.trusted_proxies = parse_networks(trusted_proxies)
+        self.bypass_cookie_seconds = bypass_cookie_seconds
         self._secret = bypass_secret.encode() if bypass_secret else None
 
     def __repr__(self) -> str:  # the secret stays out of any repr
-        return f"MaintenanceMiddleware(skip_paths={self.skip_paths!r}, bypass={self._secret is not None})"
+        return (
+            f"MaintenanceMiddleware(skip_paths={self.skip_paths!r}, bypass={self._secret is not None}, "
+            f"bypass_networks={[str(n) for n in self.bypass_networks]!r})"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,14 +104,20 @@ class MaintenanceMiddleware:
         now = datetime.now(UTC)
         state = self.manager.state
         method = str(scope.get("method", "GET")).upper()
+        path = route_path(str(scope.get("path", "/")), str(scope.get("root_path", "")))
+        if self._secret is not None and path == BYPASS_PATH:
+            await self._bypass_visit(scope, send, now)
+            return
         decision = decide(
             state,
             method=method,
-            path=route_path(str(scope.get("path", "/")), str(scope.get("root_path", ""))),
+            path=path,
             now=now,
             skip_paths=self.skip_paths,
             bypass_secret=self._secret,
             bypass_value=_header(scope, _BYPASS) if self._secret else None,
+            bypass_cookie_value=_cookie(scope, BYPASS_COOKIE) if self._secret else None,
+            client_trusted=self._trusted_client(scope),
         )
         if not decision.admit:
             accept = _header(scope, _ACCEPT)
@@ -110,6 +142,59 @@ class MaintenanceMiddleware:
             await self.app(scope, receive, send_with_label)
         finally:
             in_flight.exit(write=write)
+
+    def _trusted_client(self, scope: Scope) -> bool:
+        """The request's client is in ``bypass_networks`` (none configured: nobody is)."""
+        if not self.bypass_networks:
+            return False
+        peer = scope.get("client")
+        forwarded = _header(scope, _FORWARDED_FOR)
+        client = client_address(
+            str(peer[0]) if peer else None,
+            forwarded.decode("latin-1") if forwarded else None,
+            self.trusted_proxies,
+        )
+        return in_networks(client, self.bypass_networks)
+
+    async def _bypass_visit(self, scope: Scope, send: Send, now: datetime) -> None:
+        """``?secret=`` right: a 303 to the app's root with the signed cookie; wrong: 403. The query string is
+        blanked in the scope first, so no access log written from it shows the secret."""
+        query = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1"))
+        scope["query_string"] = b""
+        given = (query.get("secret") or [""])[0].encode("latin-1")
+        root = str(scope.get("root_path", "")).rstrip("/")
+        if self._secret is not None and given and hmac.compare_digest(given, self._secret):
+            expires = int(now.timestamp()) + self.bypass_cookie_seconds
+            value = bypass_cookie(self._secret, expires)
+            cookie = (
+                f"{BYPASS_COOKIE}={value}; Max-Age={self.bypass_cookie_seconds}; Path={root or '/'}; "
+                "HttpOnly; Secure; SameSite=Strict"
+            )
+            headers = [(b"location", f"{root}/".encode("latin-1")), (b"set-cookie", cookie.encode("latin-1"))]
+            await _answer(send, 303, headers, b"")
+            return
+        body = json.dumps(
+            {"type": f"{PROBLEM_TYPE_BASE}bypass-refused", "title": "Bypass refused", "status": 403,
+             "detail": "The bypass secret is missing or wrong."}, separators=(",", ":"),
+        ).encode()  # fmt: skip
+        await _answer(send, 403, [(b"content-type", b"application/problem+json")], body)
+
+
+async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    extra = [(b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, *extra]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    header = _header(scope, _COOKIE)
+    if not header:
+        return None
+    for part in header.decode("latin-1").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -55,6 +55,8 @@ def create_app(settings: Settings) -> FastAPI:
         skip_paths=settings.skip_paths,
         bypass_secret=settings.bypass_secret,
         page_template=settings.page_template,
+        bypass_networks=settings.bypass_networks,
+        trusted_proxies=settings.proxies,
     )
     # The routers' own routes (plain routes with templates), for requests answered before routing.
     routes = [route for router in routers for route in router.routes]

@@ -16,6 +16,9 @@ A few variables beyond DESIGN.md's list, each with a safe default:
   image's ``POSTGRES_PASSWORD_FILE``), read once at start-up; trailing newlines are dropped. It keeps the
   password out of the process environment, where ``/proc/<pid>/environ``, crash reports and ``kubectl
   describe`` would show it. Setting it together with ``DB_PASSWORD`` is an error.
+* ``MAINTENANCE_BYPASS_CIDRS``: a comma list of client networks always served during maintenance (the people
+  doing it); ``TRUSTED_PROXIES``: the networks of proxies whose ``X-Forwarded-For`` names the client (else
+  the client is the socket's peer, and that header is ignored). Both empty by default.
 * ``MAINTENANCE_SKIP_PATHS``: a comma list of paths that maintenance never blocks, in addition to the probes
   and ops paths (``/health``, ``/livez``, ``/readyz``, ``/stats``, ``/metrics``); each covers the paths
   below it.
@@ -33,7 +36,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
-from kubemaint.admission import DEFAULT_SKIP_PATHS
+from kubemaint.admission import DEFAULT_SKIP_PATHS, parse_networks
 from kubemaint.page import DEFAULT_PAGE
 from kubemaint.settings import ConfigurationError, EtcdSettings
 from kubemaint.state import key_for
@@ -93,6 +96,8 @@ class Settings(EtcdSettings):
     maintenance_loss_grace: Seconds = 10.0
     maintenance_page_file: Path | None = None
     maintenance_skip_paths: str = ""
+    maintenance_bypass_cidrs: str = ""
+    trusted_proxies: str = ""
     readiness_follows_maintenance: bool = False
     seed_sample_data: bool = True
 
@@ -127,6 +132,12 @@ class Settings(EtcdSettings):
         for path in _comma_list(value):
             if not path.startswith("/") or any(char.isspace() for char in path):
                 raise ValueError(f"{path!r} is not a path: each must start with '/', without spaces")
+        return value
+
+    @field_validator("maintenance_bypass_cidrs", "trusted_proxies")
+    @classmethod
+    def _check_networks(cls, value: str) -> str:
+        parse_networks(_comma_list(value))  # a ValueError names the bad entry
         return value
 
     @field_validator("instance_name")
@@ -183,6 +194,14 @@ class Settings(EtcdSettings):
     def skip_paths(self) -> tuple[str, ...]:
         """The paths maintenance never blocks: the probes and ops paths, then ``MAINTENANCE_SKIP_PATHS``."""
         return (*DEFAULT_SKIP_PATHS, *_comma_list(self.maintenance_skip_paths))
+
+    @property
+    def bypass_networks(self) -> list[str]:
+        return _comma_list(self.maintenance_bypass_cidrs)
+
+    @property
+    def proxies(self) -> list[str]:
+        return _comma_list(self.trusted_proxies)
 
     @property
     def page_template(self) -> str:

@@ -10,11 +10,14 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.postgres import PostgresServer
+
+from tests.support.polling import eventually
 
 
 @pytest.mark.parametrize(
@@ -239,3 +242,50 @@ def test_paths_narrow_the_maintenance_and_skip_paths_widen_what_is_served(
     assert listing.headers["x-maintenance"] == "on"
     assert httpx.get(f"{service.url}/users/1", timeout=5).status_code != 503, "a skip path"
     assert httpx.get(f"{service.url}/users/2", timeout=5).json()["paths"] == ["/users/*"]
+
+
+def _in_maintenance(service: Any, etcd: EtcdServer, key: str) -> None:
+    etcd.put(key, "true")
+    deadline = time.monotonic() + 15
+    while httpx.get(f"{service.url}/users", timeout=5).status_code != 503:
+        assert time.monotonic() < deadline, "the maintenance never took effect"
+        time.sleep(0.1)
+
+
+def test_the_browser_bypass_sets_a_cookie_and_the_secret_is_never_logged(
+    start_process, etcd: EtcdServer, unique_key: str
+) -> None:
+    secret = "a-bypass-secret-nobody-guesses"
+    service = start_process(MAINTENANCE_BYPASS_SECRET=secret, LOG_LEVEL="DEBUG")
+    service.wait_ready("/readyz", timeout=60)
+    _in_maintenance(service, etcd, unique_key)
+    refused = httpx.get(f"{service.url}/_maintenance/bypass", params={"secret": "guess"}, timeout=5)
+    assert refused.status_code == 403
+    visit = httpx.get(f"{service.url}/_maintenance/bypass", params={"secret": secret}, timeout=5)
+    assert visit.status_code == 303
+    cookie = visit.headers["set-cookie"]
+    for attribute in ("HttpOnly", "Secure", "SameSite=Strict"):
+        assert attribute in cookie
+    value = cookie.split(";", 1)[0]
+    served = httpx.get(f"{service.url}/users", headers={"Cookie": value}, timeout=5)
+    assert served.status_code == 200
+    assert httpx.get(f"{service.url}/users", timeout=5).status_code == 503, "no cookie, no bypass"
+    time.sleep(0.5)  # the access log lines are written
+    log = service.log()
+    assert "/_maintenance/bypass" in log, "the visits are logged..."
+    assert secret not in log, "...but not the secret"
+    assert value.split("=", 1)[1] not in log, "nor the cookie"
+
+
+def test_a_bypass_network_is_served_through_maintenance(
+    start_process, etcd: EtcdServer, unique_key: str
+) -> None:
+    service = start_process(MAINTENANCE_BYPASS_CIDRS="127.0.0.0/8")
+    service.wait_ready("/readyz", timeout=60)
+    etcd.put(unique_key, "true")
+    eventually(
+        lambda: httpx.get(f"{service.url}/stats", timeout=5).json()["maintenance"]["maintenance"],
+        15,
+        "in force",
+    )  # the loopback client is served, so there is no 503 to wait for
+    assert httpx.get(f"{service.url}/users", timeout=5).status_code == 200
