@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from kubemaint.inflight import InFlight
+from kubemaint.state import MaintenanceState
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -15,6 +17,21 @@ if TYPE_CHECKING:
 Message = dict[str, Any]
 App = Callable[[Any, Any, Any], Awaitable[None]]
 Headers = Sequence[tuple[bytes, bytes]]
+
+
+class StateView:
+    """What the middleware reads from a Manager: a state and an in-flight counter (a stand-in for unit
+    tests of the middleware alone)."""
+
+    def __init__(self, state: MaintenanceState) -> None:
+        self.state = state
+        self.in_flight = InFlight()
+
+
+async def app_ok(scope: Any, receive: Any, send: Any) -> None:
+    """An app that answers 200 ``ok`` to everything."""
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})
 
 
 async def exchange(

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from kubemaint.admission import DEFAULT_SKIP_PATHS, decide, is_skipped, problem_document, route_path
 from kubemaint.asgi import MaintenanceMiddleware
-from kubemaint.inflight import InFlight
 from kubemaint.state import OFF, MaintenanceState, Mode
 
-from tests.support.asgi import call
+from tests.support.asgi import StateView, app_ok, call
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 FULL = MaintenanceState(enabled=True, reason="Postgres 16 upgrade", retry_after=300)
@@ -124,21 +123,8 @@ def test_problem_document_carries_reason_until_and_retry() -> None:
     assert full["until"] is None
 
 
-class View:
-    """What the middleware reads from a Manager: a state and an in-flight counter."""
-
-    def __init__(self, state: MaintenanceState) -> None:
-        self.state = state
-        self.in_flight = InFlight()
-
-
-async def app_ok(scope: Any, receive: Any, send: Any) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
-    await send({"type": "http.response.body", "body": b"ok"})
-
-
 async def test_middleware_answers_503_problem_json_with_retry_after() -> None:
-    middleware = MaintenanceMiddleware(app_ok, View(FULL))
+    middleware = MaintenanceMiddleware(app_ok, StateView(FULL))
     status, headers, body = await call(middleware, "GET", "/users")
     assert status == 503
     assert headers[b"content-type"] == b"application/problem+json"
@@ -150,7 +136,7 @@ async def test_middleware_answers_503_problem_json_with_retry_after() -> None:
 
 
 async def test_middleware_labels_every_served_response() -> None:
-    view = View(OFF)
+    view = StateView(OFF)
     middleware = MaintenanceMiddleware(app_ok, view)
     assert (await call(middleware, "GET", "/users"))[1][b"x-maintenance"] == b"off"
     view.state = READ_ONLY.__class__(enabled=True, mode=Mode.READ_ONLY)
@@ -163,13 +149,13 @@ async def test_middleware_labels_every_served_response() -> None:
 
 @pytest.mark.parametrize("probe", DEFAULT_SKIP_PATHS)
 async def test_middleware_serves_probes_of_an_app_mounted_under_a_prefix(probe: str) -> None:
-    middleware = MaintenanceMiddleware(app_ok, View(FULL))
+    middleware = MaintenanceMiddleware(app_ok, StateView(FULL))
     assert (await call(middleware, "GET", f"/svc{probe}", root_path="/svc"))[0] == 200
     assert (await call(middleware, "GET", "/svc/users", root_path="/svc"))[0] == 503
 
 
 async def test_middleware_counts_requests_in_flight_until_the_app_returns() -> None:
-    view = View(OFF)
+    view = StateView(OFF)
     release = asyncio.Event()
     seen: list[tuple[int, int]] = []
 
@@ -190,7 +176,7 @@ async def test_middleware_counts_requests_in_flight_until_the_app_returns() -> N
 
 
 async def test_middleware_bypass_header_and_repr_hide_nothing_secret() -> None:
-    middleware = MaintenanceMiddleware(app_ok, View(FULL), bypass_secret="s3cret")
+    middleware = MaintenanceMiddleware(app_ok, StateView(FULL), bypass_secret="s3cret")
     assert (await call(middleware, "POST", "/users", [(b"x-maintenance-bypass", b"s3cret")]))[0] == 200
     assert (await call(middleware, "POST", "/users", [(b"x-maintenance-bypass", b"nope")]))[0] == 503
     assert "s3cret" not in repr(middleware)
@@ -202,5 +188,5 @@ async def test_middleware_passes_other_scopes_through() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         calls.append(scope["type"])
 
-    await MaintenanceMiddleware(app, View(FULL))({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
+    await MaintenanceMiddleware(app, StateView(FULL))({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
     assert calls == ["lifespan"]

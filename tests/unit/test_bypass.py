@@ -7,24 +7,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kubemaint.admission import (
-    bypass_cookie,
-    client_address,
-    decide,
-    in_networks,
-    parse_networks,
-    valid_bypass_cookie,
-)
 from kubemaint.asgi import MaintenanceMiddleware
-from kubemaint.inflight import InFlight
 from kubemaint.state import MaintenanceState
 
-from tests.support.asgi import call
+from kubemaint import admission
+from tests.support.asgi import StateView, app_ok, call
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 ON = MaintenanceState(enabled=True, reason="upgrade")
 SECRET = b"a-bypass-secret-of-some-length"
-PROXIES = parse_networks(["10.0.0.0/8"])
+PROXIES = admission.parse_networks(["10.0.0.0/8"])
 
 
 @pytest.mark.parametrize(
@@ -43,49 +35,40 @@ PROXIES = parse_networks(["10.0.0.0/8"])
 def test_the_client_is_the_peer_or_what_a_trusted_proxy_added(
     peer: str, forwarded: str | None, client: str | None
 ) -> None:
-    found = client_address(peer, forwarded, PROXIES)
+    found = admission.client_address(peer, forwarded, PROXIES)
     assert (str(found) if found else None) == client
 
 
 def test_networks_are_parsed_and_a_bad_one_is_named() -> None:
-    networks = parse_networks([" 192.0.2.0/24", "2001:db8::/32", "198.51.100.7"])
-    assert in_networks(client_address("192.0.2.200", None, ()), networks)
-    assert in_networks(client_address("198.51.100.7", None, ()), networks)
-    assert not in_networks(client_address("198.51.100.8", None, ()), networks)
-    assert not in_networks(None, networks)
+    networks = admission.parse_networks([" 192.0.2.0/24", "2001:db8::/32", "198.51.100.7"])
+    assert admission.in_networks(admission.client_address("192.0.2.200", None, ()), networks)
+    assert admission.in_networks(admission.client_address("198.51.100.7", None, ()), networks)
+    assert not admission.in_networks(admission.client_address("198.51.100.8", None, ()), networks)
+    assert not admission.in_networks(None, networks)
     with pytest.raises(ValueError, match=r"'10\.0\.0\.300/8'"):
-        parse_networks(["10.0.0.300/8"])
+        admission.parse_networks(["10.0.0.300/8"])
 
 
 def test_a_cookie_is_valid_until_it_expires_and_only_with_its_secret() -> None:
     later = int((NOW + timedelta(hours=1)).timestamp())
-    cookie = bypass_cookie(SECRET, later)
-    assert valid_bypass_cookie(SECRET, cookie, NOW)
-    assert not valid_bypass_cookie(SECRET, cookie, NOW + timedelta(hours=2)), "expired"
-    assert not valid_bypass_cookie(b"another-secret-entirely", cookie, NOW)
+    cookie = admission.bypass_cookie(SECRET, later)
+    assert admission.valid_bypass_cookie(SECRET, cookie, NOW)
+    assert not admission.valid_bypass_cookie(SECRET, cookie, NOW + timedelta(hours=2)), "expired"
+    assert not admission.valid_bypass_cookie(b"another-secret-entirely", cookie, NOW)
     forged = f"{later + 86400}.{cookie.split('.', 1)[1]}"
-    assert not valid_bypass_cookie(SECRET, forged, NOW), "a later expiry breaks the signature"
-    assert not valid_bypass_cookie(SECRET, "garbage", NOW)
-    assert decide(
+    assert not admission.valid_bypass_cookie(SECRET, forged, NOW), "a later expiry breaks the signature"
+    assert not admission.valid_bypass_cookie(SECRET, "garbage", NOW)
+    assert admission.decide(
         ON, method="GET", path="/users", now=NOW, bypass_secret=SECRET, bypass_cookie_value=cookie
     ).bypassed
-    assert not decide(ON, method="GET", path="/users", now=NOW, bypass_cookie_value=cookie).admit, "no secret"
-
-
-class View:
-    def __init__(self, state: MaintenanceState) -> None:
-        self.state = state
-        self.in_flight = InFlight()
-
-
-async def app_ok(scope: Any, receive: Any, send: Any) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"ok"})
+    assert not admission.decide(ON, method="GET", path="/users", now=NOW, bypass_cookie_value=cookie).admit, (
+        "no secret"
+    )
 
 
 async def test_bypass_networks_serve_their_clients_and_only_through_trusted_proxies() -> None:
     middleware = MaintenanceMiddleware(
-        app_ok, View(ON), bypass_networks=["203.0.113.0/24"], trusted_proxies=["10.0.0.0/8"]
+        app_ok, StateView(ON), bypass_networks=["203.0.113.0/24"], trusted_proxies=["10.0.0.0/8"]
     )
     direct = {"client": ("203.0.113.5", 50000)}
     assert (await call(middleware, "GET", "/users", scope=direct))[0] == 200
@@ -97,7 +80,7 @@ async def test_bypass_networks_serve_their_clients_and_only_through_trusted_prox
 
 async def test_visiting_the_bypass_path_sets_the_cookie_that_then_passes() -> None:
     middleware = MaintenanceMiddleware(
-        app_ok, View(ON), bypass_secret=SECRET.decode(), bypass_cookie_seconds=600
+        app_ok, StateView(ON), bypass_secret=SECRET.decode(), bypass_cookie_seconds=600
     )
     scope: dict[str, Any] = {"query_string": b"secret=" + SECRET}
     status, headers, _ = await call(middleware, "GET", "/_maintenance/bypass", scope=scope, root_path="")
@@ -116,7 +99,7 @@ async def test_visiting_the_bypass_path_sets_the_cookie_that_then_passes() -> No
 
 
 async def test_a_wrong_secret_is_refused_and_the_query_never_stays_in_the_scope() -> None:
-    middleware = MaintenanceMiddleware(app_ok, View(ON), bypass_secret=SECRET.decode())
+    middleware = MaintenanceMiddleware(app_ok, StateView(ON), bypass_secret=SECRET.decode())
     sent: list[dict[str, Any]] = []
     scope = {"type": "http", "method": "GET", "path": "/_maintenance/bypass", "root_path": "", "headers": [],
              "query_string": b"secret=guess"}  # fmt: skip
@@ -135,7 +118,7 @@ async def test_a_wrong_secret_is_refused_and_the_query_never_stays_in_the_scope(
 
 
 async def test_without_a_secret_the_bypass_path_is_an_ordinary_path() -> None:
-    middleware = MaintenanceMiddleware(app_ok, View(ON))
+    middleware = MaintenanceMiddleware(app_ok, StateView(ON))
     assert (await call(middleware, "GET", "/_maintenance/bypass", scope={"query_string": b"secret=x"}))[
         0
     ] == 503

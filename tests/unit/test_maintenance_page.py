@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from kubemaint.admission import decide, problem_document
 from kubemaint.asgi import MaintenanceMiddleware
-from kubemaint.inflight import InFlight
 from kubemaint.page import prefers_html, render_page
 from kubemaint.state import MaintenanceState, StateParseError, covers, encode, merge, parse
 
-from tests.support.asgi import call
+from tests.support.asgi import StateView, app_ok, call
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 PAGE = "https://status.example.com/incidents/42"
@@ -90,19 +89,8 @@ def test_a_status_page_that_is_not_a_plain_http_url_is_refused(page: Any) -> Non
         parse(json.dumps({"enabled": True, "statusPage": page}))
 
 
-class View:
-    def __init__(self, state: MaintenanceState) -> None:
-        self.state = state
-        self.in_flight = InFlight()
-
-
-async def app_ok(scope: Any, receive: Any, send: Any) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"ok"})
-
-
 async def test_a_browser_gets_the_page_with_the_same_headers_as_a_machine() -> None:
-    middleware = MaintenanceMiddleware(app_ok, View(STATE))
+    middleware = MaintenanceMiddleware(app_ok, StateView(STATE))
     status, headers, body = await call(middleware, "GET", "/users", [(b"accept", BROWSER.encode())])
     assert status == 503
     assert headers[b"content-type"] == b"text/html; charset=utf-8"
@@ -120,14 +108,14 @@ async def test_a_browser_gets_the_page_with_the_same_headers_as_a_machine() -> N
 
 
 async def test_a_deployment_page_template_replaces_the_default() -> None:
-    middleware = MaintenanceMiddleware(app_ok, View(STATE), page_template="<h1>Back soon: $reason</h1>")
+    middleware = MaintenanceMiddleware(app_ok, StateView(STATE), page_template="<h1>Back soon: $reason</h1>")
     _, headers, body = await call(middleware, "POST", "/users", [(b"accept", b"text/html")])
     assert body == b"<h1>Back soon: Postgres 16 upgrade</h1>"
     assert headers[b"content-length"] == str(len(body)).encode()
 
 
 async def test_no_status_page_no_link_header() -> None:
-    middleware = MaintenanceMiddleware(app_ok, View(replace(STATE, status_page=None)))
+    middleware = MaintenanceMiddleware(app_ok, StateView(replace(STATE, status_page=None)))
     _, headers, body = await call(middleware, "GET", "/users")
     assert b"link" not in headers
     assert "statusPage" not in json.loads(body)

@@ -41,7 +41,7 @@ from kubemaint.state import (
 )
 from kubemaint.store import StateStore
 
-__all__ = ["build_parser", "main", "parse_duration"]
+__all__ = ["UsageError", "add_on_options", "build_parser", "main", "parse_duration", "window_end"]
 
 CLI_SOURCE = "kubemaint-cli"
 _DURATION = re.compile(r"(\d+)([smhd])")
@@ -64,6 +64,21 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def add_on_options(on: argparse.ArgumentParser) -> None:
+    """What a maintenance says, the same for ``kubemaint on`` and ``kubectl maint on``."""
+    on.add_argument("--reason", default="", help="shown to clients")
+    window = on.add_mutually_exclusive_group()
+    window.add_argument("--for", dest="duration", default=None, help="end after this long (30m, 2h)")
+    window.add_argument("--until", default=None, help="end at this RFC 3339 time")
+    on.add_argument("--read-only", action="store_true", help="serve GET/HEAD/OPTIONS, refuse writes")
+    on.add_argument("--retry-after", type=int, default=None, help="Retry-After seconds for clients")
+    on.add_argument("--status-page", default=None, help="http(s) URL where people follow the maintenance")
+    on.add_argument(
+        "--path", dest="paths", action="append", default=None,
+        help="cover only this path and below ('*' is one segment); repeat for more; default: every path",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubemaint", description="Maintenance mode through etcd.")
     common = argparse.ArgumentParser(add_help=False)
@@ -78,17 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     on = commands.add_parser("on", parents=[common], help="put the service into maintenance")
-    on.add_argument("--reason", default="", help="shown to clients")
-    window = on.add_mutually_exclusive_group()
-    window.add_argument("--for", dest="duration", default=None, help="end after this long (30m, 2h)")
-    window.add_argument("--until", default=None, help="end at this RFC 3339 time")
-    on.add_argument("--read-only", action="store_true", help="serve GET/HEAD/OPTIONS, refuse writes")
-    on.add_argument("--retry-after", type=int, default=None, help="Retry-After seconds for clients")
-    on.add_argument("--status-page", default=None, help="http(s) URL where people follow the maintenance")
-    on.add_argument(
-        "--path", dest="paths", action="append", default=None,
-        help="cover only this path and below ('*' is one segment); repeat for more; default: every path",
-    )  # fmt: skip
+    add_on_options(on)
 
     commands.add_parser("off", parents=[common], help="end the maintenance")
     status = commands.add_parser("status", parents=[common], help="state, revision and acknowledgements")
@@ -124,17 +129,23 @@ def _config(args: argparse.Namespace) -> EtcdConfig:
         raise UsageError(str(exc)) from exc
 
 
+def window_end(duration: str | None, until: str | None, now: datetime) -> datetime | None:
+    """The end that ``--for DURATION`` or ``--until TIME`` asks for (``None``: neither given)."""
+    if duration:
+        return now + parse_duration(duration)
+    if not until:
+        return None
+    try:
+        end = parse_time(until)
+    except StateParseError as exc:
+        raise UsageError(str(exc)) from exc
+    if end <= now:
+        raise UsageError(f"--until is in the past: {until}")
+    return end
+
+
 def _state_for_on(args: argparse.Namespace, now: datetime) -> MaintenanceState:
-    until: datetime | None = None
-    if args.duration:
-        until = now + parse_duration(args.duration)
-    elif args.until:
-        try:
-            until = parse_time(args.until)
-        except StateParseError as exc:
-            raise UsageError(str(exc)) from exc
-        if until <= now:
-            raise UsageError(f"--until is in the past: {args.until}")
+    until = window_end(args.duration, args.until, now)
     if args.retry_after is not None and args.retry_after < 0:
         raise UsageError("--retry-after must be 0 or more")
     try:

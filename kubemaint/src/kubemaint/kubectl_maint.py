@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from kubemaint.cli import UsageError, parse_duration
-from kubemaint.state import StateParseError, check_paths, check_status_page, format_time, parse_time
+from kubemaint.cli import UsageError, add_on_options, window_end
+from kubemaint.state import StateParseError, check_paths, check_status_page, format_time
 
 __all__ = ["build_parser", "main", "manifest"]
 
@@ -47,14 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     on = commands.add_parser("on", help="apply a Maintenance for SERVICE")
     on.add_argument("service", help="the service, as in spec.service")
     on.add_argument("--name", default=None, help="the object's name (default <service>-maint)")
-    on.add_argument("--reason", default="", help="shown to clients")
-    window = on.add_mutually_exclusive_group()
-    window.add_argument("--for", dest="duration", default=None, help="end after this long (30m, 2h)")
-    window.add_argument("--until", default=None, help="end at this RFC 3339 time")
-    on.add_argument("--read-only", action="store_true", help="serve GET/HEAD/OPTIONS, refuse writes")
-    on.add_argument("--retry-after", type=int, default=None, help="Retry-After seconds (0..86400)")
-    on.add_argument("--status-page", default=None, help="http(s) URL where people follow the maintenance")
-    on.add_argument("--path", dest="paths", action="append", default=None, help="cover only this path")
+    add_on_options(on)
     off = commands.add_parser("off", help="end the maintenance of SERVICE")
     off.add_argument("service", help="the service, as in spec.service")
     which = off.add_mutually_exclusive_group()
@@ -74,16 +67,7 @@ def manifest(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
         if not 0 <= args.retry_after <= 86400:
             raise UsageError("--retry-after must be 0 to 86400")
         spec["retryAfterSeconds"] = args.retry_after
-    until = None
-    if args.duration:
-        until = now + parse_duration(args.duration)
-    elif args.until:
-        try:
-            until = parse_time(args.until)
-        except StateParseError as exc:
-            raise UsageError(str(exc)) from None
-        if until <= now:
-            raise UsageError(f"--until is in the past: {args.until}")
+    until = window_end(args.duration, args.until, now)
     if until is not None:
         spec["window"] = {"end": format_time(until)}
     try:
