@@ -24,6 +24,7 @@ BAD_VALUES = [
     (STACK, "users-service.databse.host=x", "additional properties 'databse' not allowed"),
     # wrong types
     ("kubemaint-operator", "crds.keep=yes", "got string, want boolean"),
+    ("kubemaint-operator", "notifications.webhook.url=hooks.example.com", "does not match pattern"),
     ("users-service", "port=http", "got string, want integer"),
     ("users-service", "maintenance.onEtcdLoss=sometimes", "value must be one of"),
     ("users-service", "maintenance.page.key=a/b", "does not match pattern"),
@@ -207,3 +208,21 @@ def _config_map(rendered: str) -> dict[str, Any]:
         for d in yaml.safe_load_all(rendered)
         if d and (d["kind"], d["metadata"]["name"]) == ("ConfigMap", "t-users-service")
     )
+
+
+def test_a_webhook_needs_its_signing_secret(helm: Helm) -> None:
+    chart = CHARTS / "kubemaint-operator"
+    url = "notifications.webhook.url=https://hooks.example.com/x"
+    missing = helm.run("template", "t", chart, "--set", url, check=False)
+    assert missing.returncode != 0
+    assert "notifications.webhook.existingSecret is required with a url" in missing.stderr
+    rendered = helm.run(
+        "template", "t", chart, "--set", url, "--set", "notifications.webhook.existingSecret=hook"
+    )
+    deployment = next(d for d in yaml.safe_load_all(rendered.stdout) if d and d["kind"] == "Deployment")
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["NOTIFY_WEBHOOK_URL"]["value"] == "https://hooks.example.com/x"
+    assert env["NOTIFY_WEBHOOK_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "hook",
+        "key": "webhook-secret",
+    }

@@ -43,6 +43,9 @@ def test_newest_replica_gets_the_highest_priority_unless_set() -> None:
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
         ({"RESYNC_SECONDS": "0"}, "RESYNC_SECONDS"),
         ({"ETCD_CA_FILE": "/nonexistent/ca.crt"}, "ETCD_CA_FILE"),
+        ({"NOTIFY_WEBHOOK_URL": "hooks.example.com"}, "NOTIFY_WEBHOOK_URL"),
+        ({"NOTIFY_WEBHOOK_URL": "https://hooks.example.com/x"}, "NOTIFY_WEBHOOK_SECRET"),
+        ({"NOTIFY_WEBHOOK_URL": "https://h/x", "NOTIFY_WEBHOOK_SECRET": "short"}, "NOTIFY_WEBHOOK_SECRET"),
     ],
 )
 def test_bad_value_fails_with_one_line_naming_it(environ: dict[str, str], names: str) -> None:
@@ -57,3 +60,11 @@ def test_password_is_never_shown() -> None:
     with pytest.raises(ConfigurationError) as failed:
         load_settings({"ETCD_PASSWORD": "hunter2-secret", "ETCD_ENDPOINTS": "bad"})
     assert "hunter2-secret" not in str(failed.value)
+
+
+def test_the_webhook_secret_is_never_shown() -> None:
+    with pytest.raises(ConfigurationError) as failed:
+        load_settings({"NOTIFY_WEBHOOK_URL": "https://h/x", "NOTIFY_WEBHOOK_SECRET": "tiny-hush"})
+    assert "tiny-hush" not in str(failed.value)
+    settings = load_settings({"NOTIFY_WEBHOOK_URL": "https://h/x", "NOTIFY_WEBHOOK_SECRET": "a" * 20})
+    assert "a" * 20 not in repr(settings)

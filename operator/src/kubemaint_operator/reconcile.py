@@ -23,6 +23,7 @@ from kubemaint_operator.events import transition_events
 from kubemaint_operator.gates import apply_gates
 from kubemaint_operator.labels import matches, selector_of
 from kubemaint_operator.model import MaintenanceObject
+from kubemaint_operator.notifications import NOTIFIED, cloud_event
 from kubemaint_operator.participants import Indexes, desired_state
 from kubemaint_operator.runtime import OperatorRuntime
 from kubemaint_operator.status import Findings, ReplicaCount, build_status, count_replicas, status_patch
@@ -195,6 +196,8 @@ async def _publish(
         return dict(previous)  # the object is gone
     for note in transition_events(previous, status):
         kopf.event(body, type=note.type, reason=note.reason, message=note.message)
+        if runtime.notifier is not None and note.reason in NOTIFIED:
+            runtime.notifier.send(cloud_event(obj.namespace, obj.name, obj.spec.service, note, status, now))
     return status
 
 

@@ -13,6 +13,7 @@ from kubemaint_operator.etcd_clients import EtcdClients
 from kubemaint_operator.key_watches import KeyWatches
 from kubemaint_operator.kube import KubeClient
 from kubemaint_operator.model import MaintenanceObject
+from kubemaint_operator.notifications import Notifier
 from kubemaint_operator.peering_check import PeeringWatch
 from kubemaint_operator.settings import OperatorSettings
 from kubemaint_operator.targets import EtcdTarget, target_of
@@ -35,6 +36,8 @@ class OperatorRuntime:
     own_endpoints: tuple[Endpoint, ...] = field(init=False)
     peering: PeeringWatch | None = None
     """Looks for kopf's peering object until it exists (``None``: standalone)."""
+    notifier: Notifier | None = None
+    """Sends transitions to ``NOTIFY_WEBHOOK_URL`` (``None``: not configured)."""
 
     def __post_init__(self) -> None:
         self.own_endpoints = parse_endpoints(self.settings.etcd_endpoints)
@@ -60,6 +63,8 @@ class OperatorRuntime:
     async def close(self) -> None:
         if self.peering is not None:
             await self.peering.close()
+        if self.notifier is not None:
+            await self.notifier.close()
         await self.watches.close()
         await self.etcd.close()
         await self.kube.close()

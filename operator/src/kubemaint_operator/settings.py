@@ -12,6 +12,9 @@ environment only, one line naming a bad variable, secrets never shown).
 * ``RESYNC_SECONDS`` (30): how often each object re-checks its key, acknowledgements and pods even though
   nothing woke it. Every change the operator acts on wakes the object at once (see
   :mod:`kubemaint_operator.handlers.follow`); the resync only repairs what no event showed.
+* ``NOTIFY_WEBHOOK_URL`` (unset: no notifications) and ``NOTIFY_WEBHOOK_SECRET`` (16+ characters,
+  required with the URL): where each transition goes as a signed CloudEvent
+  (:mod:`kubemaint_operator.notifications`). The administrator's choice, never an object's.
 * ``LOG_LEVEL``, ``LOG_FORMAT`` (``json`` | ``console``), from the base.
 """
 
@@ -19,16 +22,19 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import ClassVar, Self
 
 from kubemaint.settings import ConfigurationError, EtcdSettings
 from kubemaint.state import DEFAULT_PREFIX
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 __all__ = ["ConfigurationError", "OperatorSettings", "load_settings"]
 
 
 class OperatorSettings(EtcdSettings):
     """The whole configuration of one ``kubemaint-operator`` process."""
+
+    SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset({"etcd_password", "notify_webhook_secret"})
 
     maintenance_prefix: str = DEFAULT_PREFIX
     watch_namespaces: str = ""
@@ -39,6 +45,8 @@ class OperatorSettings(EtcdSettings):
     standalone: bool = False
     liveness_endpoint: str = "http://0.0.0.0:8080/healthz"
     resync_seconds: float = Field(default=30.0, ge=0.5, le=3600)
+    notify_webhook_url: str = ""
+    notify_webhook_secret: SecretStr | None = None
 
     @field_validator("maintenance_prefix")
     @classmethod
@@ -53,6 +61,20 @@ class OperatorSettings(EtcdSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http://host:port/path URL, or empty to disable")
         return value
+
+    @field_validator("notify_webhook_url")
+    @classmethod
+    def _check_webhook(cls, value: str) -> str:
+        if value and (not value.startswith(("http://", "https://")) or any(c.isspace() for c in value)):
+            raise ValueError("must be an http:// or https:// URL, or empty for no notifications")
+        return value
+
+    @model_validator(mode="after")
+    def _check_webhook_secret(self) -> Self:
+        secret = self.notify_webhook_secret.get_secret_value() if self.notify_webhook_secret else ""
+        if self.notify_webhook_url and len(secret) < 16:
+            raise ValueError("NOTIFY_WEBHOOK_SECRET must be set (16+ characters) with NOTIFY_WEBHOOK_URL")
+        return self
 
     @property
     def namespaces(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ import kopf
 
 from kubemaint_operator.etcd_clients import EtcdClients
 from kubemaint_operator.kube import COMPONENT, GROUP, KubeClient
+from kubemaint_operator.notifications import Notifier
 from kubemaint_operator.peering_check import PeeringWatch, missing_message
 from kubemaint_operator.runtime import OperatorRuntime, runtime_of
 from kubemaint_operator.settings import ConfigurationError, OperatorSettings, load_settings
@@ -49,6 +50,10 @@ async def start(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logger,
             missing_message(config.peering_name, config.namespaces),
         )
         runtime.peering.start()
+    if config.notify_webhook_url and config.notify_webhook_secret is not None:
+        secret = config.notify_webhook_secret.get_secret_value().encode()
+        runtime.notifier = Notifier(config.notify_webhook_url, secret)
+        runtime.notifier.start()
     memo.runtime = runtime
     logger.info(
         "kubemaint operator started: etcd %s, prefix %s, %s",
