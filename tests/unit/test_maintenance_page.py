@@ -167,3 +167,15 @@ def test_outside_its_paths_a_maintenance_serves_and_does_not_drain() -> None:
     outside = decide(state, method="GET", path="/users", now=NOW)
     assert (inside.admit, outside.admit, outside.counted) == (False, True, False)
     assert problem_document(state, NOW)["paths"] == ["/users/*"]
+
+
+def test_a_start_makes_the_value_off_before_it_and_must_precede_until() -> None:
+    start = NOW + timedelta(minutes=5)
+    state = parse(encode(MaintenanceState(enabled=True, start=start, until=start + timedelta(hours=1))))
+    assert state.start == start
+    assert not state.active_at(NOW)
+    assert state.at(NOW).enabled is False
+    assert state.at(start).enabled is True
+    assert state.at(start + timedelta(hours=1)).enabled is False
+    with pytest.raises(StateParseError, match="start"):
+        parse(json.dumps({"enabled": True, "start": "2026-12-01T03:00:00Z", "until": "2026-12-01T02:00:00Z"}))

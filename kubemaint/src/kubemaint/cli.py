@@ -1,7 +1,7 @@
 """The ``kubemaint`` command: turn a service's maintenance on or off and see who has acknowledged it.
 
     kubemaint on SERVICE [--reason TEXT] [--for 30m | --until TIME] [--read-only] [--retry-after S]
-                         [--status-page URL] [--path /users ...]
+                         [--status-page URL] [--path /users ...] [--at TIME]
     kubemaint off SERVICE
     kubemaint status SERVICE [--json]
 
@@ -41,7 +41,15 @@ from kubemaint.state import (
 )
 from kubemaint.store import StateStore
 
-__all__ = ["UsageError", "add_on_options", "build_parser", "main", "parse_duration", "window_end"]
+__all__ = [
+    "UsageError",
+    "add_on_options",
+    "build_parser",
+    "main",
+    "parse_duration",
+    "window_end",
+    "window_start",
+]
 
 CLI_SOURCE = "kubemaint-cli"
 _DURATION = re.compile(r"(\d+)([smhd])")
@@ -67,6 +75,7 @@ def parse_duration(text: str) -> timedelta:
 def add_on_options(on: argparse.ArgumentParser) -> None:
     """What a maintenance says, the same for ``kubemaint on`` and ``kubectl maint on``."""
     on.add_argument("--reason", default="", help="shown to clients")
+    on.add_argument("--at", default=None, help="start at this RFC 3339 time (each replica waits for it)")
     window = on.add_mutually_exclusive_group()
     window.add_argument("--for", dest="duration", default=None, help="end after this long (30m, 2h)")
     window.add_argument("--until", default=None, help="end at this RFC 3339 time")
@@ -140,12 +149,24 @@ def window_end(duration: str | None, until: str | None, now: datetime) -> dateti
     except StateParseError as exc:
         raise UsageError(str(exc)) from exc
     if end <= now:
-        raise UsageError(f"--until is in the past: {until}")
+        raise UsageError(f"--until is not after {format_time(now)} (now, or --at): {until}")
     return end
 
 
+def window_start(at: str | None, now: datetime) -> datetime | None:
+    """The start that ``--at TIME`` asks for (``None``: now)."""
+    if not at:
+        return None
+    try:
+        start = parse_time(at)
+    except StateParseError as exc:
+        raise UsageError(f"--at: {exc}") from exc
+    return start if start > now else None
+
+
 def _state_for_on(args: argparse.Namespace, now: datetime) -> MaintenanceState:
-    until = window_end(args.duration, args.until, now)
+    start = window_start(args.at, now)
+    until = window_end(args.duration, args.until, start or now)
     if args.retry_after is not None and args.retry_after < 0:
         raise UsageError("--retry-after must be 0 or more")
     try:
@@ -166,6 +187,7 @@ def _state_for_on(args: argparse.Namespace, now: datetime) -> MaintenanceState:
         updated_at=now,
         status_page=status_page,
         paths=paths,
+        start=start,
     )
 
 
@@ -195,9 +217,11 @@ def _status(
 ) -> int:
     error: str | None = None
     try:
-        state: MaintenanceState | None = parse(raw).at(now)
+        stored = parse(raw)
     except StateParseError as exc:
-        state, error = None, str(exc)
+        stored, error = None, str(exc)
+    state = stored.at(now) if stored is not None else None
+    upcoming = stored if stored is not None and stored.start is not None and stored.start > now else None
 
     def current(ack: Ack) -> bool:
         return state is not None and acknowledges(ack, revision, maintenance=state.enabled)
@@ -213,6 +237,7 @@ def _status(
             "mode": state.mode.value if state and state.enabled else None,
             "reason": state.reason if state else None,
             "until": format_time(state.until) if state and state.until else None,
+            "start": format_time(upcoming.start) if upcoming and upcoming.start else None,
             "statusPage": state.status_page if state else None,
             "paths": list(state.paths) if state and state.paths is not None else None,
             "replicas": {"live": len(acks), "acknowledged": len(acknowledged)},
@@ -235,13 +260,16 @@ def _status(
         if state is None:
             _out(f"{key}: MALFORMED at revision {revision}: {error}")
         else:
-            details = [f"reason: {state.reason}"] if state.reason else []
-            if state.until:
-                details.append(f"until {format_time(state.until)}")
-            if state.paths is not None:
-                details.append(f"paths {', '.join(state.paths)}")
-            if state.status_page:
-                details.append(f"status page {state.status_page}")
+            shown = upcoming or state
+            details = [f"reason: {shown.reason}"] if shown.reason else []
+            if upcoming is not None and upcoming.start is not None:
+                details.append(f"scheduled from {format_time(upcoming.start)}")
+            if shown.until:
+                details.append(f"until {format_time(shown.until)}")
+            if shown.paths is not None:
+                details.append(f"paths {', '.join(shown.paths)}")
+            if shown.status_page:
+                details.append(f"status page {shown.status_page}")
             suffix = f" ({', '.join(details)})" if details else ""
             _out(f"{key}: maintenance {state.label} at revision {revision}{suffix}")
         _out(f"replicas: {len(acks)} live, {len(acknowledged)} acknowledged revision {revision}")

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from kubemaint.cli import UsageError, add_on_options, window_end
+from kubemaint.cli import UsageError, add_on_options, window_end, window_start
 from kubemaint.state import StateParseError, check_paths, check_status_page, format_time
 
 __all__ = ["build_parser", "main", "manifest"]
@@ -67,9 +67,11 @@ def manifest(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
         if not 0 <= args.retry_after <= 86400:
             raise UsageError("--retry-after must be 0 to 86400")
         spec["retryAfterSeconds"] = args.retry_after
-    until = window_end(args.duration, args.until, now)
-    if until is not None:
-        spec["window"] = {"end": format_time(until)}
+    start = window_start(args.at, now)
+    until = window_end(args.duration, args.until, start or now)
+    window = {name: format_time(moment) for name, moment in (("start", start), ("end", until)) if moment}
+    if window:
+        spec["window"] = window
     try:
         if (page := check_status_page(args.status_page)) is not None:
             spec["statusPage"] = page

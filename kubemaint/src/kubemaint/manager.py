@@ -253,6 +253,7 @@ class Manager:
                 disconnected_for=self._disconnected_for(),
                 policy=self.config.on_etcd_loss,
                 grace=self.config.loss_grace,
+                known=self._known,
             )
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(None if timeout is None else timeout + 0.01):

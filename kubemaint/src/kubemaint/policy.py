@@ -76,11 +76,15 @@ def next_deadline(
     disconnected_for: float | None,
     policy: LossPolicy,
     grace: float,
+    known: MaintenanceState | None = None,
 ) -> float | None:
-    """Seconds until the target may change without a new value: ``until`` passing or the grace ending."""
+    """Seconds until the target may change without a new value: ``until`` passing, the ``start`` of the
+    ``known`` value arriving, or the grace ending."""
     deadlines: list[float] = []
     if admitted.enabled and admitted.until is not None:
         deadlines.append(max(0.0, (admitted.until - now).total_seconds()))
+    if known is not None and known.enabled and known.start is not None and known.start > now:
+        deadlines.append((known.start - now).total_seconds())
     if not connected and disconnected_for is not None and policy is not LossPolicy.LAST_KNOWN:
         remaining = grace - disconnected_for
         if remaining > 0:

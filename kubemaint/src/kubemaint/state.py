@@ -11,7 +11,8 @@ Value format (DESIGN.md, "The maintenance state"):
 * a JSON object ``{"enabled": true, "mode": "full" | "read-only", "reason": "...", "retryAfter": 300,
   "until": "2026-12-01T03:00:00Z" | null, "sources": [...], "paths": ["/users/*"], "statusPage":
   "https://...", "updatedAt": "..."}``; unknown fields are ignored; a value past its ``until`` is off;
-  ``paths`` narrows the maintenance to those paths (:func:`covers`), absent means every path;
+  ``paths`` narrows the maintenance to those paths (:func:`covers`), absent means every path; a value
+  before its ``start`` is off (so a window holds at every replica without a write at its start);
 * a value that starts with ``{`` but is not valid JSON for that schema raises :class:`StateParseError`, and
   the reader keeps its last good state.
 
@@ -100,6 +101,8 @@ class MaintenanceState:
     until: datetime | None = None
     sources: tuple[str, ...] = field(default_factory=tuple)
     updated_at: datetime | None = None
+    start: datetime | None = None
+    """Off before this moment (``start``): the reader itself opens the window."""
     paths: tuple[str, ...] | None = None
     """The paths the maintenance covers (see :func:`covers`); ``None``: every path."""
     status_page: str | None = None
@@ -107,11 +110,17 @@ class MaintenanceState:
     ``Link: <url>; rel="help"``."""
 
     def active_at(self, now: datetime) -> bool:
-        """True when this state puts the service into maintenance at ``now`` (``until`` not yet reached)."""
-        return self.enabled and (self.until is None or now < self.until)
+        """True when this state puts the service into maintenance at ``now``: ``start`` reached (or none),
+        ``until`` not yet."""
+        return (
+            self.enabled
+            and (self.start is None or now >= self.start)
+            and (self.until is None or now < self.until)
+        )
 
     def at(self, now: datetime) -> MaintenanceState:
-        """The state in force at ``now``: itself while active, :data:`OFF` once ``until`` has passed."""
+        """The state in force at ``now``: itself while active, :data:`OFF` before ``start`` and once
+        ``until`` has passed."""
         if self.enabled and not self.active_at(now):
             return OFF
         return self
@@ -204,7 +213,15 @@ def _from_document(document: Mapping[str, Any]) -> MaintenanceState:
         updated_at=_optional_time(document, "updatedAt"),
         status_page=check_status_page(document.get("statusPage")),
         paths=check_paths(document.get("paths")),
+        start=_window_start(document),
     )
+
+
+def _window_start(document: Mapping[str, Any]) -> datetime | None:
+    start, until = _optional_time(document, "start"), _optional_time(document, "until")
+    if start is not None and until is not None and start >= until:
+        raise StateParseError('"start" must be before "until"')
+    return start
 
 
 def check_paths(value: object) -> tuple[str, ...] | None:
@@ -276,6 +293,8 @@ def encode(state: MaintenanceState) -> str:
         "until": format_time(state.until) if state.until else None,
         "sources": list(state.sources),
     }
+    if state.start is not None:
+        document["start"] = format_time(state.start)
     if state.paths is not None:
         document["paths"] = list(state.paths)
     if state.status_page is not None:

@@ -166,3 +166,15 @@ def test_paths_are_written_shown_and_checked(etcd: EtcdServer, unique_key: str) 
     refused = kubemaint("on", service, "--path", "users", ETCD_ENDPOINTS=etcd.endpoint)
     assert refused.returncode == 2
     assert "--path" in refused.stderr
+
+
+def test_at_writes_a_start_that_the_value_itself_waits_for(etcd: EtcdServer, unique_key: str) -> None:
+    service = unique_key.rsplit("/", 1)[1]
+    at = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    stamp = at.isoformat().replace("+00:00", "Z")
+    done = kubemaint("on", service, "--at", stamp, "--for", "30m", ETCD_ENDPOINTS=etcd.endpoint)
+    assert done.returncode == 0, done.stderr
+    state = parse(etcd.get(unique_key))
+    assert (state.start, state.until) == (at, at + timedelta(minutes=30))
+    assert not state.active_at(datetime.now(UTC))
+    assert f"scheduled from {stamp}" in kubemaint("status", service, "--endpoints", etcd.endpoint).stdout

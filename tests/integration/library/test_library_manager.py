@@ -427,3 +427,25 @@ async def test_start_without_etcd_follows_the_loss_policy_then_catches_up(
         await eventually_async(lambda: manager.source == "etcd" and not manager.state.enabled, timeout=10.0)
     finally:
         await manager.stop()
+
+
+async def test_a_value_with_a_start_opens_on_time_without_another_write(
+    etcd: EtcdServer, unique_key: str
+) -> None:
+    """``start`` and ``until`` written ahead: the replica itself enters at ``start`` and leaves at
+    ``until``, with nothing written to etcd in between."""
+    handler = RecordingHandler()
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    revision = etcd.put(
+        unique_key, encode(MaintenanceState(enabled=True, start=start, until=start + timedelta(seconds=2)))
+    )
+    manager = Manager(config_for(etcd.endpoint, unique_key))
+    manager.register(handler)
+    async with manager:
+        assert not manager.state.enabled, "before start: off"
+        assert manager.revision == revision
+        await eventually_async(lambda: manager.state.enabled, timeout=10.0)
+        assert datetime.now(UTC) >= start
+        await eventually_async(lambda: not manager.state.enabled, timeout=10.0)
+        assert handler.calls == [("start", "on"), ("end", "off")]
+        assert manager.revision == revision, "no new value at either boundary"
