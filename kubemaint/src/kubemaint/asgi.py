@@ -31,6 +31,7 @@ from kubemaint.admission import (
     DEFAULT_SKIP_PATHS,
     PROBLEM_TYPE_BASE,
     SAFE_METHODS,
+    Decision,
     bypass_cookie,
     client_address,
     decide,
@@ -54,6 +55,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _BYPASS = BYPASS_HEADER.encode("latin-1")
 _ACCEPT = b"accept"
 _COOKIE = b"cookie"
+_LABELS: dict[str, bytes] = {"off": b"off", "on": b"on", "read-only": b"read-only"}
 _FORWARDED_FOR = b"x-forwarded-for"
 
 
@@ -85,6 +87,8 @@ class MaintenanceMiddleware:
         self.app = app
         self.manager = manager
         self.skip_paths = tuple(skip_paths)
+        self._skip_exact = frozenset(self.skip_paths)
+        self._skip_prefixes = tuple(skip.rstrip("/") + "/" for skip in self.skip_paths)
         self.page_template = page_template
         self.bypass_networks = parse_networks(bypass_networks)
         self.trusted_proxies = parse_networks(trusted_proxies)
@@ -101,47 +105,61 @@ class MaintenanceMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        now = datetime.now(UTC)
         state = self.manager.state
-        method = str(scope.get("method", "GET")).upper()
-        path = route_path(str(scope.get("path", "/")), str(scope.get("root_path", "")))
+        path: str = scope.get("path", "/")
+        if scope.get("root_path"):
+            path = route_path(path, scope["root_path"])
         if self._secret is not None and path == BYPASS_PATH:
-            await self._bypass_visit(scope, send, now)
+            await self._bypass_visit(scope, send, datetime.now(UTC))
             return
-        decision = decide(
+        method = str(scope.get("method", "GET")).upper()
+        if path in self._skip_exact or path.startswith(self._skip_prefixes):
+            counted = False
+        elif not state.enabled:
+            counted = True  # the off path: no clock, no decision, a count and a header
+        else:
+            decision = self._decide(scope, state, method, path)
+            if not decision.admit:
+                accept = _header(scope, _ACCEPT)
+                html = prefers_html(accept.decode("latin-1") if accept else None)
+                now = datetime.now(UTC)
+                await _refuse(send, state, now, decision.retry_after, self.page_template if html else None)
+                return
+            counted = decision.counted
+        manager = self.manager
+
+        async def send_with_label(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                label = _LABELS[manager.state.label]
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != b"x-maintenance"]
+                headers.append((b"x-maintenance", label))
+                message["headers"] = headers
+            await send(message)
+
+        if not counted:
+            await self.app(scope, receive, send_with_label)
+            return
+        write = method not in SAFE_METHODS
+        in_flight = manager.in_flight
+        in_flight.enter(write=write)
+        try:
+            await self.app(scope, receive, send_with_label)
+        finally:
+            in_flight.exit(write=write)
+
+    def _decide(self, scope: Scope, state: MaintenanceState, method: str, path: str) -> Decision:
+        """The decision while a maintenance is on (the off path never gets here)."""
+        return decide(
             state,
             method=method,
             path=path,
-            now=now,
+            now=datetime.now(UTC),
             skip_paths=self.skip_paths,
             bypass_secret=self._secret,
             bypass_value=_header(scope, _BYPASS) if self._secret else None,
             bypass_cookie_value=_cookie(scope, BYPASS_COOKIE) if self._secret else None,
             client_trusted=self._trusted_client(scope),
         )
-        if not decision.admit:
-            accept = _header(scope, _ACCEPT)
-            html = prefers_html(accept.decode("latin-1") if accept else None)
-            await _refuse(send, state, now, decision.retry_after, self.page_template if html else None)
-            return
-        in_flight = self.manager.in_flight
-        write = method not in SAFE_METHODS
-
-        async def send_with_label(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                label = self.manager.state.label.encode("latin-1")
-                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"x-maintenance"]
-                message["headers"] = [*headers, (b"x-maintenance", label)]
-            await send(message)
-
-        if not decision.counted:
-            await self.app(scope, receive, send_with_label)
-            return
-        in_flight.enter(write=write)
-        try:
-            await self.app(scope, receive, send_with_label)
-        finally:
-            in_flight.exit(write=write)
 
     def _trusted_client(self, scope: Scope) -> bool:
         """The request's client is in ``bypass_networks`` (none configured: nobody is)."""
