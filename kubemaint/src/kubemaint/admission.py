@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -30,6 +30,7 @@ __all__ = [
     "parse_networks",
     "problem_document",
     "route_path",
+    "skip_matcher",
     "valid_bypass_cookie",
 ]
 
@@ -74,9 +75,18 @@ def route_path(path: str, root_path: str = "") -> str:
     return rest if rest.startswith("/") else path
 
 
+def skip_matcher(skip_paths: Iterable[str]) -> Callable[[str], bool]:
+    """A test for "``path`` is one of ``skip_paths`` or below one" (``/metrics`` also covers ``/metrics/x``),
+    prepared once: a set lookup and one ``str.startswith`` per request."""
+    paths = tuple(skip_paths)
+    exact = frozenset(paths)
+    prefixes = tuple(skip.rstrip("/") + "/" for skip in paths)
+    return lambda path: path in exact or path.startswith(prefixes)
+
+
 def is_skipped(path: str, skip_paths: Iterable[str]) -> bool:
-    """``path`` is one of ``skip_paths`` or below one (``/metrics`` also covers ``/metrics/x``)."""
-    return any(path == skip or path.startswith(skip.rstrip("/") + "/") for skip in skip_paths)
+    """``path`` is one of ``skip_paths`` or below one (see :func:`skip_matcher`)."""
+    return skip_matcher(skip_paths)(path)
 
 
 def decide(

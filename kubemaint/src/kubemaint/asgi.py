@@ -39,6 +39,7 @@ from kubemaint.admission import (
     parse_networks,
     problem_document,
     route_path,
+    skip_matcher,
 )
 from kubemaint.inflight import InFlight
 from kubemaint.page import DEFAULT_PAGE, prefers_html, render_page
@@ -87,8 +88,7 @@ class MaintenanceMiddleware:
         self.app = app
         self.manager = manager
         self.skip_paths = tuple(skip_paths)
-        self._skip_exact = frozenset(self.skip_paths)
-        self._skip_prefixes = tuple(skip.rstrip("/") + "/" for skip in self.skip_paths)
+        self._skipped = skip_matcher(self.skip_paths)
         self.page_template = page_template
         self.bypass_networks = parse_networks(bypass_networks)
         self.trusted_proxies = parse_networks(trusted_proxies)
@@ -113,7 +113,7 @@ class MaintenanceMiddleware:
             await self._bypass_visit(scope, send, datetime.now(UTC))
             return
         method = str(scope.get("method", "GET")).upper()
-        if path in self._skip_exact or path.startswith(self._skip_prefixes):
+        if self._skipped(path):
             counted = False
         elif not state.enabled:
             counted = True  # the off path: no clock, no decision, a count and a header
@@ -154,7 +154,7 @@ class MaintenanceMiddleware:
             method=method,
             path=path,
             now=datetime.now(UTC),
-            skip_paths=self.skip_paths,
+            skip_paths=(),  # __call__ has answered the skip paths already
             bypass_secret=self._secret,
             bypass_value=_header(scope, _BYPASS) if self._secret else None,
             bypass_cookie_value=_cookie(scope, BYPASS_COOKIE) if self._secret else None,
@@ -199,6 +199,7 @@ class MaintenanceMiddleware:
 
 
 async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    """A whole answer the middleware makes itself: never cached, with its length."""
     extra = [(b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]
     await send({"type": "http.response.start", "status": status, "headers": [*headers, *extra]})
     await send({"type": "http.response.body", "body": body})
@@ -235,13 +236,10 @@ async def _refuse(
         body, content_type = json.dumps(document, separators=(",", ":")).encode(), b"application/problem+json"
     headers = [
         (b"content-type", content_type),
-        (b"content-length", str(len(body)).encode()),
         (b"retry-after", str(document["retryAfter"]).encode()),
-        (b"x-maintenance", state.label.encode("latin-1")),
-        (b"cache-control", b"no-store"),
+        (b"x-maintenance", _LABELS[state.label]),
         (b"vary", b"Accept"),
     ]
     if state.status_page:
         headers.append((b"link", f'<{state.status_page}>; rel="help"'.encode("latin-1")))
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await _answer(send, 503, headers, body)
