@@ -13,9 +13,11 @@ against the first endpoint's host name unless ``tls_server_name`` says otherwise
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +40,7 @@ __all__ = [
     "parse_endpoint",
     "parse_endpoints",
     "resolve_endpoints",
+    "session",
     "watch_of",
 ]
 
@@ -187,6 +190,21 @@ async def connect(config: EtcdConfig) -> Etcd3Client:
             await client.close()
             raise
     return client
+
+
+@asynccontextmanager
+async def session(config: EtcdConfig) -> AsyncIterator[Etcd3Client]:
+    """A client connected within ``config.timeout``, closed on leaving: shielded from cancellation, within
+    the timeout, its errors ignored (a session that failed has said why already). The followers' loops
+    (the source, the operator's watches) open one per attempt."""
+    async with asyncio.timeout(config.timeout):
+        client = await connect(config)
+    try:
+        yield client
+    finally:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(config.timeout):
+                await asyncio.shield(client.close())
 
 
 async def resolve_endpoints(endpoints: Sequence[str]) -> tuple[list[str], str | None]:

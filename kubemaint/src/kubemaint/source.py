@@ -32,7 +32,7 @@ from typing import Any
 
 from etcd3aio import Etcd3Client
 
-from kubemaint.client import EtcdConfig, connect, describe_error, kv_of, watch_of
+from kubemaint.client import EtcdConfig, describe_error, kv_of, session, watch_of
 from kubemaint.state import MaintenanceState, StateParseError, parse
 from kubemaint.tasks import cancel_and_wait
 
@@ -143,22 +143,13 @@ class EtcdSource:
         backoff = self._backoff_start
         while True:
             try:
-                async with asyncio.timeout(self._config.timeout):
-                    client = await connect(self._config)
+                async with session(self._config) as client:
+                    self.sessions += 1
+                    await self._session(client)
             except Exception as exc:
                 self._failed(exc)
-            else:
-                self.sessions += 1
-                try:
-                    await self._session(client)
-                except Exception as exc:
-                    self._failed(exc)
-                finally:
-                    with contextlib.suppress(Exception):
-                        async with asyncio.timeout(self._config.timeout):
-                            await asyncio.shield(client.close())
-                if self._connected:
-                    backoff = self._backoff_start
+            if self._connected:
+                backoff = self._backoff_start
             self._set_connected(False)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._backoff_cap)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from etcd3aio import prefix_range_end
 from kubemaint.acks import acks_prefix
-from kubemaint.client import EtcdConfig, connect, describe_error, watch_of
+from kubemaint.client import EtcdConfig, describe_error, session, watch_of
 from kubemaint.source import EtcdSource, Observation
 from kubemaint.tasks import cancel_and_wait
 
@@ -87,12 +87,7 @@ class KeyWatches:
         backoff = _BACKOFF_START
         while True:
             try:
-                async with asyncio.timeout(config.timeout):
-                    client = await connect(config)
-            except Exception as exc:
-                log.debug("cannot watch %s yet: %s", prefix, describe_error(exc))
-            else:
-                try:
+                async with session(config) as client:
                     stream = watch_of(client).watch(prefix, range_end=prefix_range_end(prefix))
                     async with contextlib.aclosing(stream):  # type: ignore[type-var]
                         async for response in stream:
@@ -101,11 +96,7 @@ class KeyWatches:
                             if response.created:
                                 backoff = _BACKOFF_START
                             self._on_change(identity)
-                except Exception as exc:
-                    log.debug("watch of %s ended: %s", prefix, describe_error(exc))
-                finally:
-                    with contextlib.suppress(Exception):
-                        async with asyncio.timeout(config.timeout):
-                            await asyncio.shield(client.close())
+            except Exception as exc:
+                log.debug("watch of %s ended: %s", prefix, describe_error(exc))
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _BACKOFF_CAP)
