@@ -221,6 +221,7 @@ def build_app_images(log: object = print) -> dict[str, Path]:
     say = log if callable(log) else print
     bases = f"{python_base().name} {uv_image()[1].name}"
     built: dict[str, Path] = {}
+    rebuilt = False
     for image in APP_IMAGES:
         out = _images_dir() / f"{image.name}-{_inputs_digest(image, bases)}.oci.tar"
         if not out.is_file():
@@ -228,12 +229,43 @@ def build_app_images(log: object = print) -> dict[str, Path]:
             say(f"building {image.ref} with buildah (from {source})")
             build_image(repo_root() / image.dockerfile, repo_root() / image.context, image.ref, out,
                         target=image.target)  # fmt: skip
+            rebuilt = True
             for older in _images_dir().glob(f"{image.name}-*.oci.tar"):  # superseded builds of this image
                 if older != out and older.name.removeprefix(f"{image.name}-").count("-") == 0:
                     older.unlink()
         built[image.ref] = out
+    if rebuilt:
+        prune_storage(0)
     built[ETCD] = etcd_image()
     return built
+
+
+PRUNE_ABOVE = 6 << 30
+"""Bytes of buildah storage above which a Tilt build prunes it (a round of app builds always does)."""
+
+
+def storage_bytes(storage: Path) -> int:
+    """Bytes on disk under ``storage`` (``du``: the vfs tree holds millions of small files)."""
+    out = subprocess.run(["du", "-sk", str(storage)], capture_output=True, text=True, check=False).stdout
+    return int(out.split()[0]) * 1024 if out else 0
+
+
+def prune_storage(above: int = PRUNE_ABOVE) -> None:
+    """Drop buildah's dangling images (superseded builds, tags moved on, a Tilt build's untagged image and
+    their layer caches) when the storage holds more than ``above`` bytes.
+
+    The vfs driver stores every layer as a full copy of its tree, so without this the storage grows by
+    gigabytes with each rebuild (it once filled the disk). The named images stay: the bases and the last
+    build of each target, whose layers are the cache of the next build.
+    """
+    storage = _images_dir() / "buildah"
+    if storage.is_dir() and storage_bytes(storage) > above:
+        _buildah(storage, "rmi", "--prune", "--force")
+
+
+def forget_image(ref: str) -> None:
+    """Untag ``ref`` in buildah's storage once it is handed over (a Tilt build: a new tag every time)."""
+    _buildah(_images_dir() / "buildah", "rmi", ref)
 
 
 # The chart of the umbrella chart (charts/kubemaint-stack) that runs each image.

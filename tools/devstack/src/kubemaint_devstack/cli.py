@@ -227,7 +227,7 @@ def _tilt_image(base: Path, args: argparse.Namespace) -> int:
     """Tilt's ``custom_build`` on the local node: build ``$EXPECTED_REF`` (a target of the root Dockerfile)
     with buildah and import it into the node's containerd, where the kubelet finds it (the Tiltfile's pods
     use ``IfNotPresent``)."""
-    from .app_images import build_image
+    from .app_images import build_image, forget_image, prune_storage
 
     ref = os.environ.get("EXPECTED_REF")
     if not ref:
@@ -244,6 +244,8 @@ def _tilt_image(base: Path, args: argparse.Namespace) -> int:
         archive = build_image(root / "Dockerfile", root, qualified(ref), Path(tmp) / "image.oci.tar",
                               build_args, target=args.target)  # fmt: skip
         ctr(socket, "images", "import", str(archive))
+    forget_image(qualified(ref))  # containerd has it now; the layers stay as the next build's cache
+    prune_storage()
     log.info("built and imported %s", qualified(ref))
     return 0
 
