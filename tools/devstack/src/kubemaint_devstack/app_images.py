@@ -235,13 +235,13 @@ def build_app_images(log: object = print) -> dict[str, Path]:
                     older.unlink()
         built[image.ref] = out
     if rebuilt:
-        prune_storage(0)
+        prune_storage()
     built[ETCD] = etcd_image()
     return built
 
 
 PRUNE_ABOVE = 6 << 30
-"""Bytes of buildah storage above which a Tilt build prunes it (a round of app builds always does)."""
+"""Bytes of buildah storage above which a build prunes it: room for the layer caches of a few builds."""
 
 
 def storage_bytes(storage: Path) -> int:
