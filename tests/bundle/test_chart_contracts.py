@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from bundlekit import CHARTS, ROOT, STACK, Scenario, documents
 from kubemaint.state import key_for
+from kubemaint_operator.responder import ResponderSettings
 from kubemaint_operator.settings import OperatorSettings
 from users_service.settings import Settings
 
@@ -45,11 +46,16 @@ def test_service_and_operator_read_every_variable_the_charts_set(app_scenario: S
     objects = documents(helm.template(scenario, "contracts"))
     service_fields = {name.upper() for name in Settings.model_fields}
     operator_fields = {name.upper() for name in OperatorSettings.model_fields} | KOPF_ENV
+    responder_fields = {name.upper() for name in ResponderSettings.model_fields}
     for obj in objects:
         if obj["kind"] != "Deployment":
             continue
         name = obj["metadata"]["name"]
-        known = operator_fields if name.endswith("kubemaint-operator") else service_fields
+        known = (
+            operator_fields if name.endswith("kubemaint-operator")
+            else responder_fields if name.endswith("-responder")
+            else service_fields
+        )  # fmt: skip
         deployed = set(_container_env(objects, name))
         assert deployed, f"{scenario.id}: {name} sets no variables"
         unknown = deployed - known
@@ -102,7 +108,9 @@ def test_umbrella_wires_the_service_key_to_the_operators_key(helm: Helm, prefix:
 def test_operator_liveness_probe_hits_kopfs_endpoint(helm: Helm) -> None:
     objects = documents(helm.run("template", "k", CHARTS / "kubemaint-operator").stdout)
     env = _container_env(objects, "k-kubemaint-operator")
-    (dep,) = [o for o in objects if o["kind"] == "Deployment"]
+    (dep,) = [
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "k-kubemaint-operator"
+    ]
     assert dep["spec"]["replicas"] == 2
     (container,) = dep["spec"]["template"]["spec"]["containers"]
     assert env["LIVENESS_ENDPOINT"] == "http://0.0.0.0:8080/healthz"
@@ -127,3 +135,27 @@ def test_kustomize_overlay_wires_the_same_contract(kubectl_binary: Path) -> None
     assert {"postgres", "etcd", "users-service"} <= services
     assert service["DB_HOST"] == "postgres"
     assert service["ETCD_ENDPOINTS"] == "http://etcd:2379"
+
+
+def test_the_operator_finds_the_responder_the_chart_runs(helm: Helm) -> None:
+    """RESPONDER_SERVICE names the responder's Service, which selects the responder's pods only, on the
+    operator's ports; with the responder off the operator is not told of one."""
+    objects = documents(helm.run("template", "k", CHARTS / "kubemaint-operator", "--namespace", "ops").stdout)
+    env = _container_env(objects, "k-kubemaint-operator")
+    namespace, _, name = env["RESPONDER_SERVICE"].partition("/")
+    (service,) = [o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == name]
+    (responder,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == name]
+    pod_labels = responder["spec"]["template"]["metadata"]["labels"]
+    assert namespace == "ops"
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert _container_env(objects, name)["RESPONDER_PORTS"] == env["RESPONDER_PORTS"]
+    for other in objects:  # no selector of the operator's picks a responder pod
+        selector = (other.get("spec") or {}).get("selector") or {}
+        selector = selector.get("matchLabels", selector) if other["kind"] != "Service" else selector
+        if other["metadata"]["name"] != name and isinstance(selector, dict) and selector:
+            assert not selector.items() <= pod_labels.items(), f"{other['kind']} {other['metadata']['name']}"
+    off = documents(
+        helm.run("template", "k", CHARTS / "kubemaint-operator", "--set", "responder.enabled=false").stdout
+    )
+    assert "RESPONDER_SERVICE" not in _container_env(off, "k-kubemaint-operator")
+    assert not [o for o in off if o["metadata"]["name"].endswith("-responder")]

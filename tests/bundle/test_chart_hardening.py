@@ -219,28 +219,32 @@ def test_postgres_reads_its_password_from_the_mounted_secret(helm: Helm) -> None
     assert pod["spec"]["securityContext"]["runAsUser"] >= 10000
 
 
-def test_only_the_operator_gets_an_api_token_and_it_is_projected_explicitly(
+def test_only_the_operator_and_its_responder_get_an_api_token_projected_explicitly(
     stack: list[dict[str, Any]],
 ) -> None:
     for pod in _pods(stack):
         assert pod["spec"]["automountServiceAccountToken"] is False, pod["name"]
-    spec = _pod(stack, "shop-kubemaint-operator")["spec"]
-    (container,) = spec["containers"]
-    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "kube-api-access"]
-    assert mount["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"  # kubernetes_asyncio's path
-    assert mount["readOnly"] is True
-    (volume,) = [v for v in spec["volumes"] if v["name"] == "kube-api-access"]
-    sources = volume["projected"]["sources"]
-    assert sources[0]["serviceAccountToken"]["path"] == "token"
-    assert sources[1]["configMap"] == {
-        "name": "kube-root-ca.crt",
-        "items": [{"key": "ca.crt", "path": "ca.crt"}],
-    }
-    assert sources[2]["downwardAPI"]["items"] == [
-        {"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}
-    ]
+    holders = ["shop-kubemaint-operator", "shop-kubemaint-operator-responder"]
+    for name in holders:
+        spec = _pod(stack, name)["spec"]
+        (container,) = spec["containers"]
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "kube-api-access"]
+        assert mount["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"  # kubernetes_asyncio's
+        assert mount["readOnly"] is True
+        (volume,) = [v for v in spec["volumes"] if v["name"] == "kube-api-access"]
+        sources = volume["projected"]["sources"]
+        assert sources[0]["serviceAccountToken"]["path"] == "token"
+        assert sources[1]["configMap"] == {
+            "name": "kube-root-ca.crt",
+            "items": [{"key": "ca.crt", "path": "ca.crt"}],
+        }
+        assert sources[2]["downwardAPI"]["items"] == [
+            {"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}
+        ]
     tokens = [p["name"] for p in _pods(stack) if any("projected" in v for v in p["spec"].get("volumes", []))]
-    assert tokens == ["shop-kubemaint-operator"]
+    assert sorted(tokens) == holders
+    accounts = {_pod(stack, name)["spec"]["serviceAccountName"] for name in holders}
+    assert len(accounts) == 2, "the responder has an identity of its own (it may only read EndpointSlices)"
 
 
 def test_every_container_has_requests_and_a_memory_limit(scenario: Scenario, helm: Helm) -> None:

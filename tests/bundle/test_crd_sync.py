@@ -106,4 +106,7 @@ def test_chart_aggregates_the_maintenance_roles_of_k8s_base_rbac(helm: Helm) -> 
     off = documents(helm.run(
         "template", "k", CHARTS / "kubemaint-operator", "--set", "rbac.aggregateToDefaultRoles=false"
     ).stdout)  # fmt: skip
-    assert [o["metadata"]["name"] for o in off if o["kind"] == "ClusterRole"] == ["k-kubemaint-operator"]
+    assert [o["metadata"]["name"] for o in off if o["kind"] == "ClusterRole"] == [
+        "k-kubemaint-operator",
+        "k-kubemaint-operator-responder",
+    ]

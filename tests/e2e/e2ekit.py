@@ -136,8 +136,13 @@ class Stack:
                      "readiness": {"gate": gate}},
         }))  # fmt: skip
 
-    def ready_endpoints(self) -> list[str]:
-        slices = self.get("endpointslices", "-l", f"kubernetes.io/service-name={self.service}")["items"]
+    def ready_endpoints(self, managed_by: str = "endpointslice-controller.k8s.io") -> list[str]:
+        """The ready addresses of the Service's slices made by ``managed_by`` (by default the pods' own;
+        ``kubemaint.io``: the operator's stand-in)."""
+        selector = (
+            f"kubernetes.io/service-name={self.service},endpointslice.kubernetes.io/managed-by={managed_by}"
+        )
+        slices = self.get("endpointslices", "-l", selector)["items"]
         return [
             address
             for s in slices

@@ -17,11 +17,14 @@ import time
 from typing import Any
 
 import pytest
-from e2ekit import GATE, STACK, Stack, conditions, request
+from e2ekit import GATE, STACK, Answer, Stack, conditions, request
 
 from tests.support.polling import seconds_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
+
+
+RESPONDER = "app.kubernetes.io/component=responder"
 
 
 def _http(stack: Stack, base: str, path: str = "/users") -> tuple[int, str | None]:
@@ -100,13 +103,19 @@ def test_with_the_gate_the_pods_leave_the_service_and_come_back(stack: Stack) ->
         assert conditions(pod)[GATE] == "False"
         assert all(c["ready"] for c in pod["status"]["containerStatuses"]), "the containers stay ready"
     seconds_until("no ready endpoint in the EndpointSlice", lambda: stack.ready_endpoints() == [])
-    answer = stack.from_cluster("/users")
-    assert answer.status is None, f"no pod behind the ClusterIP should answer: {answer}"
+    # Every replica is out, so the operator's stand-in slice sends the Service's clients to the responder,
+    # which answers with the maintenance's own 503 (through kube-proxy, from a pod).
+    responders = {p["status"]["podIP"] for p in stack.get("pods", "-l", RESPONDER)["items"]}
+    seconds_until("the stand-in slice pointing at the responder",
+                  lambda: set(stack.ready_endpoints("kubemaint.io")) == responders != set())  # fmt: skip
+    answers = [stack.from_cluster("/users") for _ in range(5)]
+    assert all(a == Answer(503, "60") for a in answers), f"the responder behind the ClusterIP: {answers}"
     with stack.port_forward() as base:  # a port-forward goes to a pod itself, past the Service
         assert _http(stack, base) == (503, "60")
     stack.kubectl("delete", "maint/gated", "--timeout=60s")
     stack.wait_all_ready()
     seconds_until("3 ready endpoints", lambda: len(stack.ready_endpoints()) == 3)
+    seconds_until("the stand-in gone", lambda: stack.ready_endpoints("kubemaint.io") == [], timeout=30)
     assert stack.from_cluster("/users").status == 200
 
 

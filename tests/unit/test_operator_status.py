@@ -121,6 +121,8 @@ def test_events_on_phase_change_drained_and_all_pods_gated() -> None:
     notes = {(n.type, n.reason) for n in transition_events(before, after)}
     assert notes == {("Normal", "Active"), ("Normal", "Drained"), ("Warning", "AllReplicasGated")}
     assert transition_events(after, after) == []
+    with_stand_in = {(n.type, n.reason) for n in transition_events(before, after, stand_in=True)}
+    assert ("Normal", "AllReplicasGated") in with_stand_in, "the responder answers: nothing to warn about"
 
 
 def test_gate_decision_only_for_active_gating_objects_of_the_namespace() -> None:

@@ -29,3 +29,18 @@ app.kubernetes.io/component: test
 {{ include "kubemaint-operator.selectorLabels" . }}
 app.kubernetes.io/component: operator
 {{- end }}
+
+{{/* The responder's pods: a name of their own, so no selector of the operator's ever matches them. */}}
+{{- define "kubemaint-operator.responderSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-responder" (include "kubemaint-operator.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "kubemaint-operator.responderLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "kubemaint-operator.responderSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: kubemaint
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: responder
+{{- end }}

@@ -34,3 +34,8 @@
 {{- define "kubemaint-operator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
+
+{{/* The maintenance responder: its Deployment, Service, ServiceAccount and role share this name. */}}
+{{- define "kubemaint-operator.responderName" -}}
+{{- printf "%s-responder" (include "kubemaint-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}

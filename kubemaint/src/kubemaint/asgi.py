@@ -45,7 +45,7 @@ from kubemaint.inflight import InFlight
 from kubemaint.page import DEFAULT_PAGE, prefers_html, render_page
 from kubemaint.state import MaintenanceState
 
-__all__ = ["MaintenanceMiddleware", "MaintenanceView"]
+__all__ = ["MaintenanceMiddleware", "MaintenanceView", "refuse"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -120,10 +120,7 @@ class MaintenanceMiddleware:
         else:
             decision = self._decide(scope, state, method, path)
             if not decision.admit:
-                accept = _header(scope, _ACCEPT)
-                html = prefers_html(accept.decode("latin-1") if accept else None)
-                now = datetime.now(UTC)
-                await _refuse(send, state, now, decision.retry_after, self.page_template if html else None)
+                await refuse(scope, send, state, decision.retry_after, self.page_template)
                 return
             counted = decision.counted
         manager = self.manager
@@ -223,11 +220,15 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _refuse(
-    send: Send, state: MaintenanceState, now: datetime, retry_after: int | None, page: str | None
+async def refuse(
+    scope: Scope, send: Send, state: MaintenanceState, retry_after: int | None, page_template: str
 ) -> None:
-    """The 503: the HTML ``page`` template rendered when given, else the problem document as JSON."""
-    document = problem_document(state, now)
+    """The maintenance 503 for ``state``: ``page_template`` rendered when the request's ``Accept`` prefers
+    HTML, else the problem document as JSON; ``Retry-After`` (``retry_after`` when given), ``X-Maintenance``,
+    ``Vary: Accept`` and the status page's ``Link``. The middleware and :mod:`kubemaint.responder` send it."""
+    accept = _header(scope, _ACCEPT)
+    page = page_template if prefers_html(accept.decode("latin-1") if accept else None) else None
+    document = problem_document(state, datetime.now(UTC))
     if retry_after is not None:
         document["retryAfter"] = retry_after
     if page is not None:

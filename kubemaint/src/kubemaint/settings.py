@@ -24,7 +24,19 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from kubemaint.client import EtcdConfig, parse_endpoints
 from kubemaint.config_errors import describe_errors
 
-__all__ = ["ConfigurationError", "EnvironmentSettings", "EtcdSettings", "LogFormat", "LogLevel"]
+__all__ = [
+    "MAX_PAGE_BYTES",
+    "ConfigurationError",
+    "EnvironmentSettings",
+    "EtcdSettings",
+    "LogFormat",
+    "LogLevel",
+    "read_page_file",
+    "read_text_file",
+]
+
+MAX_PAGE_BYTES = 64 * 1024
+"""The largest maintenance page template (``MAINTENANCE_PAGE_FILE``) a process accepts."""
 
 
 def _upper(value: object) -> object:
@@ -169,3 +181,23 @@ class EtcdSettings(EnvironmentSettings):
             password=self.etcd_password.get_secret_value() if self.etcd_password else None,
             timeout=self.etcd_timeout,
         )
+
+
+def read_page_file(path: Path) -> str:
+    """The page template in ``path`` (``MAINTENANCE_PAGE_FILE``): UTF-8, not empty, at most
+    :data:`MAX_PAGE_BYTES`."""
+    content = read_text_file(path)
+    if not content.strip():
+        raise ValueError(f"{str(path)!r} is empty")
+    if len(content.encode("utf-8")) > MAX_PAGE_BYTES:
+        raise ValueError(f"{str(path)!r} is larger than {MAX_PAGE_BYTES} bytes")
+    return content
+
+
+def read_text_file(path: Path) -> str:
+    """``path`` as UTF-8; the error names the file and the reason, never the content."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or bytes that are not UTF-8
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ValueError(f"{str(path)!r} cannot be read ({reason})") from None

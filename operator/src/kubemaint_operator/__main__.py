@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import kopf
 
 from kubemaint_operator import handlers as handlers  # registers the handlers
-from kubemaint_operator.settings import ConfigurationError, OperatorSettings, load_settings
+from kubemaint_operator.settings import ConfigurationError, configure_logging, load_settings
 
 __all__ = ["main"]
-
-
-def configure_logging(settings: OperatorSettings) -> None:
-    """kopf's logging setup (JSON in clusters, plain text locally) at ``LOG_LEVEL``."""
-    kopf.configure(
-        verbose=settings.log_level == "DEBUG",
-        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN,
-    )
-    logging.getLogger().setLevel(settings.log_level)
-    logging.getLogger("kubemaint_operator").setLevel(settings.log_level)
 
 
 def main() -> None:

@@ -20,9 +20,12 @@ class EventNote:
     message: str
 
 
-def transition_events(previous: Mapping[str, Any], new: Mapping[str, Any]) -> list[EventNote]:
-    """One Event per phase transition, one when ``Drained`` turns True, and a Warning when the maintenance
-    takes every selected pod out of the Service's endpoints (clients then get the ingress's bare 503).
+def transition_events(
+    previous: Mapping[str, Any], new: Mapping[str, Any], *, stand_in: bool = False
+) -> list[EventNote]:
+    """One Event per phase transition, one when ``Drained`` turns True, and one when the maintenance takes
+    every selected pod out of the Service's endpoints: Normal with a stand-in (the responder answers the
+    Service's clients), else a Warning (clients then get the ingress's bare 503).
     """
     notes: list[EventNote] = []
     phase = new.get("phase")
@@ -42,13 +45,16 @@ def transition_events(previous: Mapping[str, Any], new: Mapping[str, Any]) -> li
     gated_before = condition_status(previous.get("conditions") or [], "PodsGated")
     pods = new.get("pods") or {}
     if gated_now == "True" and gated_before != "True" and int(pods.get("selected") or 0) > 0:
-        notes.append(
-            EventNote(
-                "Warning",
-                "AllReplicasGated",
-                f"all {pods.get('selected')} selected pods are out of the Service's endpoints: "
-                "clients get the ingress's 503 without Retry-After; "
-                "readiness.gate: false keeps them answering 503 themselves",
+        out = f"all {pods.get('selected')} selected pods are out of the Service's endpoints"
+        if stand_in:
+            notes.append(EventNote("Normal", "AllReplicasGated", f"{out}: the maintenance responder answers"))
+        else:
+            notes.append(
+                EventNote(
+                    "Warning",
+                    "AllReplicasGated",
+                    f"{out}: clients get the ingress's 503 without Retry-After; "
+                    "readiness.gate: false keeps them answering 503 themselves",
+                )
             )
-        )
     return notes

@@ -2,8 +2,8 @@
 
 kopf watches the Maintenance objects, keeps their finalizers and posts their Events; this client does the
 rest: pod status patches (the readiness gate), the Maintenance status (its daemon publishes it, see
-:mod:`kubemaint_operator.handlers.follow`), kopf's peering object check, and reading the Secret named by
-``spec.etcd.secretRef``.
+:mod:`kubemaint_operator.handlers.follow`), kopf's peering object check, reading the Secret named by
+``spec.etcd.secretRef``, and the stand-in EndpointSlices (:mod:`kubemaint_operator.stand_in`).
 Everything is awaited on the operator's loop; nothing blocks it.
 """
 
@@ -12,14 +12,16 @@ from __future__ import annotations
 import base64
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 __all__ = ["GROUP", "PLURAL", "REQUEST_TIMEOUT", "VERSION", "KubeClient", "SecretData"]
+
+Json = dict[str, Any]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class KubeClient:
         self._api = api
         self._core = client.CoreV1Api(api)
         self._custom = client.CustomObjectsApi(api)
+        self._discovery = client.DiscoveryV1Api(api)
 
     @classmethod
     async def connect(cls) -> KubeClient:
@@ -128,3 +131,104 @@ class KubeClient:
             annotations=dict(annotations),
             data={key: base64.b64decode(value) for key, value in data.items()},
         )
+
+    async def read_service(self, namespace: str, name: str) -> Json | None:
+        """One Service as plain JSON; None when there is none."""
+        try:
+            service = await self._core.read_namespaced_service(
+                name, namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self._plain(service)
+
+    async def list_endpoint_slices(self, namespace: str | None, label_selector: str) -> list[Json]:
+        """EndpointSlices matching ``label_selector``, in ``namespace`` or (None) every namespace."""
+        if namespace is None:
+            found = await self._discovery.list_endpoint_slice_for_all_namespaces(
+                label_selector=label_selector, _request_timeout=REQUEST_TIMEOUT
+            )
+        else:
+            found = await self._discovery.list_namespaced_endpoint_slice(
+                namespace, label_selector=label_selector, _request_timeout=REQUEST_TIMEOUT
+            )
+        return list(self._plain(found).get("items") or [])
+
+    async def list_endpoint_slices_at(self, label_selector: str) -> tuple[list[Json], str]:
+        """Every namespace's EndpointSlices matching ``label_selector``, and the list's resourceVersion
+        (where a watch of them starts)."""
+        found = self._plain(
+            await self._discovery.list_endpoint_slice_for_all_namespaces(
+                label_selector=label_selector, _request_timeout=REQUEST_TIMEOUT
+            )
+        )
+        return list(found.get("items") or []), str((found.get("metadata") or {}).get("resourceVersion") or "")
+
+    async def watch_endpoint_slices(
+        self, label_selector: str, resource_version: str, seconds: int
+    ) -> AsyncIterator[tuple[str, Json]]:
+        """The changes to those slices after ``resource_version``, for ``seconds`` (then it ends)."""
+        stream = watch.Watch()
+        try:
+            async for event in stream.stream(
+                self._discovery.list_endpoint_slice_for_all_namespaces,
+                label_selector=label_selector,
+                resource_version=resource_version,
+                timeout_seconds=seconds,
+                _request_timeout=seconds + REQUEST_TIMEOUT,
+            ):
+                if event["type"] in {"ADDED", "MODIFIED", "DELETED"}:
+                    yield str(event["type"]), dict(event["raw_object"])
+        finally:
+            stream.stop()
+            await stream.close()
+
+    async def put_endpoint_slice(self, body: Json) -> None:
+        """Create the slice, or replace it when one of that name exists."""
+        namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        try:
+            await self._discovery.create_namespaced_endpoint_slice(
+                namespace,
+                body,  # type: ignore[arg-type]  # kubernetes_asyncio sends a plain dict as it is
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+            return
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        current = await self._discovery.read_namespaced_endpoint_slice(
+            name, namespace, _request_timeout=REQUEST_TIMEOUT
+        )
+        replacement = {
+            **body,
+            "metadata": {**body["metadata"], "resourceVersion": current.metadata.resource_version},
+        }
+        await self._discovery.replace_namespaced_endpoint_slice(
+            name,
+            namespace,
+            replacement,  # type: ignore[arg-type]  # as above
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+
+    async def delete_endpoint_slice(self, namespace: str, name: str) -> None:
+        """Delete the slice; one that is gone already is fine."""
+        try:
+            await self._discovery.delete_namespaced_endpoint_slice(
+                name, namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    async def maintenance_uids(self, namespace: str) -> set[str]:
+        """The uids of the Maintenance objects in ``namespace``."""
+        found = await self._custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, _request_timeout=REQUEST_TIMEOUT
+        )
+        return {str(item["metadata"]["uid"]) for item in found.get("items") or []}
+
+    def _plain(self, model: object) -> Json:
+        plain: Json = self._api.sanitize_for_serialization(model)
+        return plain

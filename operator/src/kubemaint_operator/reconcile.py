@@ -16,11 +16,12 @@ from typing import Any, TypeVar
 
 import kopf
 from kubemaint.client import describe_error
+from kubemaint.state import MaintenanceState, encode
 from kubemaint.store import StateStore
 
 from kubemaint_operator.etcd_clients import SecretError
 from kubemaint_operator.events import transition_events
-from kubemaint_operator.gates import apply_gates
+from kubemaint_operator.gates import PodView, apply_gates
 from kubemaint_operator.labels import matches, selector_of
 from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.notifications import NOTIFIED, cloud_event
@@ -53,6 +54,8 @@ class KeySync:
     """The key after a sync: its revision, or the error that prevented reading or writing it."""
 
     revision: int | None
+    state: MaintenanceState | None = None
+    """The merge that the key holds (or should: ``error`` says why it may not)."""
     wrote: bool = False
     error: str | None = None
     reason: str = "EtcdUnavailable"
@@ -73,9 +76,9 @@ async def sync_target(
                 runtime, target, lambda writer: writer.put_if_changed(target.key, desired)
             )
         except SecretError as exc:
-            return KeySync(revision=None, error=str(exc), reason=exc.reason, refused=exc.refused)
+            return KeySync(None, desired, error=str(exc), reason=exc.reason, refused=exc.refused)
         except Exception as exc:
-            return KeySync(revision=None, error=describe_error(exc))
+            return KeySync(None, desired, error=describe_error(exc))
         runtime.watches.synced(target.identity, revision)
     if wrote:
         log.info("wrote %s = %s at revision %d", target.key, desired.label, revision)
@@ -83,7 +86,7 @@ async def sync_target(
         runtime.watches.ensure(target.identity, await runtime.etcd.config_for(target), target.key)
     except Exception as exc:  # the periodic resync still repairs drift without the watch
         log.warning("cannot watch %s: %s", target.key, describe_error(exc))
-    return KeySync(revision=revision, wrote=wrote)
+    return KeySync(revision, desired, wrote=wrote)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,7 @@ async def reconcile_object(
         key = await sync_target(runtime, target, indexes.sharing_key(target.identity, obj))
         pods = indexes.pods_of(obj.namespace)
         serving, gate_error = await apply_gates(runtime.kube, pods, indexes.sharing_namespace(obj), utcnow())
+        stand_in_error = await _stand_in(runtime, obj, target, key, indexes, pods, serving)
         selector = selector_of(obj.spec)
         selected = [pod.name for pod in pods if matches(selector, dict(pod.labels))]
         now = utcnow()
@@ -133,7 +137,9 @@ async def reconcile_object(
         status = await _publish(runtime, body, obj, seen, previous, now)
     log.debug("reconciled %s (%s): %s", obj.source, reason, status.get("phase"))
     failed = (key.error is not None and not key.refused) or gate_error is not None or ack_error is not None
-    return Outcome(status=status, retry=failed)
+    if stand_in_error is not None:
+        log.warning("%s: %s", obj.source, stand_in_error)
+    return Outcome(status=status, retry=failed or stand_in_error is not None)
 
 
 async def release_object(runtime: OperatorRuntime, body: Mapping[str, Any], indexes: Indexes) -> None:
@@ -148,9 +154,13 @@ async def release_object(runtime: OperatorRuntime, body: Mapping[str, Any], inde
         elif key.error is not None:
             raise kopf.TemporaryError(f"cannot end the maintenance in etcd yet: {key.error}", delay=2)
         pods = indexes.pods_of(obj.namespace)
-        _, gate_error = await apply_gates(runtime.kube, pods, indexes.sharing_namespace(obj), utcnow())
+        serving, gate_error = await apply_gates(runtime.kube, pods, indexes.sharing_namespace(obj), utcnow())
         if gate_error is not None:
             raise kopf.TemporaryError(f"cannot restore the pods' readiness yet: {gate_error}", delay=2)
+        # Not worth holding the object for: its owner reference lets the garbage collector remove it.
+        stand_in_error = await _stand_in(runtime, obj, target, key, indexes, pods, serving)
+        if stand_in_error is not None:
+            log.warning("%s: %s", obj.source, stand_in_error)
     runtime.forget(obj.uid)
     if not indexes.others_on(target.identity, obj.uid):
         await runtime.watches.drop(target.identity)
@@ -167,6 +177,34 @@ async def resync_target(runtime: OperatorRuntime, obj: MaintenanceObject, indexe
         raise kopf.TemporaryError(f"cannot update the previous key {target.key}: {key.error}", delay=2)
     if not others:
         await runtime.watches.drop(target.identity)
+
+
+async def _stand_in(
+    runtime: OperatorRuntime,
+    obj: MaintenanceObject,
+    target: EtcdTarget,
+    key: KeySync,
+    indexes: Indexes,
+    pods: Iterable[PodView],
+    serving: Mapping[str, bool],
+) -> str | None:
+    """Bring the stand-in EndpointSlice of the object's Service in line with the key and the gates."""
+    if runtime.stand_ins is None or key.state is None:
+        return None
+    owners = [
+        other
+        for other in indexes.sharing_key(target.identity, obj)
+        if other.namespace == obj.namespace and not other.deleting
+    ]
+    return await runtime.stand_ins.sync(
+        obj.namespace,
+        obj.spec.service,
+        in_force=key.state.active_at(utcnow()),
+        pods=[replace(pod, serving=serving.get(pod.name, pod.serving)) for pod in pods],
+        key=target.key,
+        value=encode(key.state),
+        owners=owners,
+    )
 
 
 async def _replicas(
@@ -194,7 +232,7 @@ async def _publish(
         return status
     if not await runtime.kube.patch_maintenance_status(obj.namespace, obj.name, changes):
         return dict(previous)  # the object is gone
-    for note in transition_events(previous, status):
+    for note in transition_events(previous, status, stand_in=runtime.stand_ins is not None):
         kopf.event(body, type=note.type, reason=note.reason, message=note.message)
         if runtime.notifier is not None and note.reason in NOTIFIED:
             runtime.notifier.send(cloud_event(obj.namespace, obj.name, obj.spec.service, note, status, now))

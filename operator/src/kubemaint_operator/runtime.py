@@ -16,6 +16,7 @@ from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.notifications import Notifier
 from kubemaint_operator.peering_check import PeeringWatch
 from kubemaint_operator.settings import OperatorSettings
+from kubemaint_operator.stand_in import StandIns
 from kubemaint_operator.targets import EtcdTarget, target_of
 from kubemaint_operator.wakeups import Wakeups
 
@@ -38,6 +39,8 @@ class OperatorRuntime:
     """Looks for kopf's peering object until it exists (``None``: standalone)."""
     notifier: Notifier | None = None
     """Sends transitions to ``NOTIFY_WEBHOOK_URL`` (``None``: not configured)."""
+    stand_ins: StandIns | None = None
+    """Stands in for fully gated Services (``None``: ``RESPONDER_SERVICE`` is not set)."""
 
     def __post_init__(self) -> None:
         self.own_endpoints = parse_endpoints(self.settings.etcd_endpoints)
@@ -65,6 +68,8 @@ class OperatorRuntime:
             await self.peering.close()
         if self.notifier is not None:
             await self.notifier.close()
+        if self.stand_ins is not None:
+            await self.stand_ins.close()
         await self.watches.close()
         await self.etcd.close()
         await self.kube.close()

@@ -15,20 +15,27 @@ environment only, one line naming a bad variable, secrets never shown).
 * ``NOTIFY_WEBHOOK_URL`` (unset: no notifications) and ``NOTIFY_WEBHOOK_SECRET`` (16+ characters,
   required with the URL): where each transition goes as a signed CloudEvent
   (:mod:`kubemaint_operator.notifications`). The administrator's choice, never an object's.
+* ``RESPONDER_SERVICE`` (``namespace/name``; unset: no stand-in) and ``RESPONDER_PORTS`` (``20000-20063``):
+  the maintenance responder's Service, whose ready pods a stand-in EndpointSlice points at while every
+  replica of a Service is gated, and the ports it listens on, one per Service it stands in for
+  (:mod:`kubemaint_operator.stand_in`).
 * ``LOG_LEVEL``, ``LOG_FORMAT`` (``json`` | ``console``), from the base.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 import time
 from typing import ClassVar, Self
 
-from kubemaint.settings import ConfigurationError, EtcdSettings
+import kopf
+from kubemaint.settings import ConfigurationError, EnvironmentSettings, EtcdSettings
 from kubemaint.state import DEFAULT_PREFIX
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-__all__ = ["ConfigurationError", "OperatorSettings", "load_settings"]
+__all__ = ["ConfigurationError", "OperatorSettings", "configure_logging", "load_settings", "parse_port_range"]
 
 
 class OperatorSettings(EtcdSettings):
@@ -47,6 +54,8 @@ class OperatorSettings(EtcdSettings):
     resync_seconds: float = Field(default=30.0, ge=0.5, le=3600)
     notify_webhook_url: str = ""
     notify_webhook_secret: SecretStr | None = None
+    responder_service: str = ""
+    responder_ports: str = "20000-20063"
 
     @field_validator("maintenance_prefix")
     @classmethod
@@ -69,6 +78,25 @@ class OperatorSettings(EtcdSettings):
             raise ValueError("must be an http:// or https:// URL, or empty for no notifications")
         return value
 
+    @field_validator("responder_service")
+    @classmethod
+    def _check_responder(cls, value: str) -> str:
+        namespace, _, name = value.partition("/")
+        if value and not (_DNS_LABEL.match(namespace) and _DNS_LABEL.match(name)):
+            raise ValueError("must be namespace/name of the responder's Service, or empty for no stand-in")
+        return value
+
+    @field_validator("responder_ports")
+    @classmethod
+    def _check_ports(cls, value: str) -> str:
+        parse_port_range(value)
+        return value
+
+    @property
+    def responder_port_range(self) -> range:
+        """The ports the responder listens on, one per Service it stands in for."""
+        return parse_port_range(self.responder_ports)
+
     @model_validator(mode="after")
     def _check_webhook_secret(self) -> Self:
         secret = self.notify_webhook_secret.get_secret_value() if self.notify_webhook_secret else ""
@@ -89,6 +117,31 @@ class OperatorSettings(EtcdSettings):
         if self.peering_priority is not None:
             return self.peering_priority
         return time.time_ns() // 1000 + secrets.randbelow(1000)
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def parse_port_range(value: str) -> range:
+    """``first-last`` (inclusive) as a range of TCP ports; raises ValueError saying what is wrong."""
+    first, _, last = value.partition("-")
+    try:
+        ports = range(int(first), int(last or first) + 1)
+    except ValueError:
+        raise ValueError("must be a port range first-last, e.g. 20000-20063") from None
+    if not ports or ports.start < 1024 or ports.stop > 65536 or len(ports) > 1024:
+        raise ValueError("must be first-last within 1024-65535, at most 1024 ports, first <= last")
+    return ports
+
+
+def configure_logging(settings: EnvironmentSettings) -> None:
+    """kopf's logging setup (JSON in clusters, plain text locally) at ``LOG_LEVEL``."""
+    kopf.configure(
+        verbose=settings.log_level == "DEBUG",
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN,
+    )
+    logging.getLogger().setLevel(settings.log_level)
+    logging.getLogger("kubemaint_operator").setLevel(settings.log_level)
 
 
 def load_settings(environ: dict[str, str] | None = None) -> OperatorSettings:

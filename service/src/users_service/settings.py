@@ -38,14 +38,13 @@ from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
 from kubemaint.admission import DEFAULT_SKIP_PATHS, parse_networks
 from kubemaint.page import DEFAULT_PAGE
-from kubemaint.settings import ConfigurationError, EtcdSettings
+from kubemaint.settings import ConfigurationError, EtcdSettings, read_page_file, read_text_file
 from kubemaint.state import key_for
 from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 __all__ = ["ConfigurationError", "Settings", "load_settings"]
 
 _DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
-MAX_PAGE_BYTES: Final = 64 * 1024
 _SERVICE_NAME: Final = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -156,7 +155,7 @@ class Settings(EtcdSettings):
                 raise ValueError(f"DB_PASSWORD_FILE: {exc}") from None
         if self.maintenance_page_file is not None:
             try:
-                self._page = _read_page_file(self.maintenance_page_file)
+                self._page = read_page_file(self.maintenance_page_file)
             except ValueError as exc:
                 raise ValueError(f"MAINTENANCE_PAGE_FILE: {exc}") from None
         if self.db_pool_min > self.db_pool_max:
@@ -235,7 +234,7 @@ def _read_password_file(path: Path) -> str:
     The error names the file and the reason, never the content; an empty file is refused, since a mounted
     Secret without the key's value is a deployment mistake, not a wish for no password.
     """
-    password = _read_text(path).rstrip("\r\n")
+    password = read_text_file(path).rstrip("\r\n")
     if not password:
         raise ValueError(f"{str(path)!r} is empty")
     return password
@@ -245,25 +244,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read and validate the configuration (``environ`` replaces the process environment, for tests);
     raise :class:`ConfigurationError` with one line naming the variable."""
     return Settings.load(environ)
-
-
-def _read_page_file(path: Path) -> str:
-    """The page template in ``path``: UTF-8, not empty, at most :data:`MAX_PAGE_BYTES`."""
-    content = _read_text(path)
-    if not content.strip():
-        raise ValueError(f"{str(path)!r} is empty")
-    if len(content.encode("utf-8")) > MAX_PAGE_BYTES:
-        raise ValueError(f"{str(path)!r} is larger than {MAX_PAGE_BYTES} bytes")
-    return content
-
-
-def _read_text(path: Path) -> str:
-    """``path`` as UTF-8; the error names the file and the reason, never the content."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or bytes that are not UTF-8
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise ValueError(f"{str(path)!r} cannot be read ({reason})") from None
 
 
 def _comma_list(value: str) -> list[str]:

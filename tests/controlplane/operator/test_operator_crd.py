@@ -123,6 +123,7 @@ def test_samples_are_accepted_by_the_server(kube: Kube, namespace: str) -> None:
         "read-only.yaml",
         "scheduled-window.yaml",
         "no-gate.yaml",
+        "paths.yaml",
     }
     for sample in samples:
         out = kube.kubectl("create", "--dry-run=server", "-n", namespace, "-f", str(sample), "-o", "json")

@@ -3,7 +3,8 @@
 A pod with the gate and no condition never becomes Ready, so new pods are set at once: False while an
 active Maintenance of its namespace selects it, True otherwise. Pods without the gate are never touched.
 A pod that came, went or had its gate set wakes the daemons of its namespace, so their ``status.pods``
-follows at once rather than at the next resync.
+follows at once rather than at the next resync. A pod Ready again ends a stand-in that lingers after its
+maintenance (:mod:`kubemaint_operator.stand_in`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ async def keep_gate(
         if error is None:
             if type == "ADDED" or serving.get(pod.name, pod.serving) != pod.serving:
                 runtime.wakeups.wake_namespace(pod.namespace)
+            if pod.ready and runtime.stand_ins is not None and runtime.stand_ins.lingers_in(pod.namespace):
+                await runtime.stand_ins.replica_ready(pod)  # the stand-in's last job is done
             return  # set, already right, or the pod is gone
         logger.warning("cannot set the gate of pod %s/%s, retrying in %.0f s: %s", pod.namespace, pod.name,
                        delay, error)  # fmt: skip

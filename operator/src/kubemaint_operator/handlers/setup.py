@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import kopf
+from kubemaint.client import describe_error
 
 from kubemaint_operator.etcd_clients import EtcdClients
 from kubemaint_operator.kube import COMPONENT, GROUP, KubeClient
@@ -17,6 +18,7 @@ from kubemaint_operator.notifications import Notifier
 from kubemaint_operator.peering_check import PeeringWatch, missing_message
 from kubemaint_operator.runtime import OperatorRuntime, runtime_of
 from kubemaint_operator.settings import ConfigurationError, OperatorSettings, load_settings
+from kubemaint_operator.stand_in import StandIns
 
 FINALIZER = f"{GROUP}/finalizer"
 
@@ -54,6 +56,12 @@ async def start(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logger,
         secret = config.notify_webhook_secret.get_secret_value().encode()
         runtime.notifier = Notifier(config.notify_webhook_url, secret)
         runtime.notifier.start()
+    if config.responder_service:
+        runtime.stand_ins = StandIns(kube, config.responder_service, config.responder_port_range)
+        try:
+            await runtime.stand_ins.sweep()
+        except Exception as exc:  # the garbage collector still removes a stand-in whose owners are gone
+            logger.warning("cannot sweep the stand-in EndpointSlices: %s", describe_error(exc))
     memo.runtime = runtime
     logger.info(
         "kubemaint operator started: etcd %s, prefix %s, %s",

@@ -1,0 +1,337 @@
+"""The stand-in: while a maintenance gates every replica of a Service, an extra EndpointSlice of that
+Service points at the maintenance responder (:mod:`kubemaint.responder`), so clients get the service's own
+503 with ``Retry-After`` and reason instead of the ingress's bare one (``docs/DESIGN.md``, "The stand-in").
+
+- **When**: the key's value is in force, the Service named ``spec.service`` exists in the object's
+  namespace, and every pod of it that carries the gate has it False (at least one). Decided for the key,
+  not for one object, so objects that share a Service never disagree. After the maintenance it stays
+  until a replica is Ready again (at most :data:`LINGER_SECONDS`), answering "coming back".
+- **The slice** ``<service>-kubemaint``: labels ``kubernetes.io/service-name`` (kube-proxy and ingress
+  controllers read every slice of a Service) and ``endpointslice.kubernetes.io/managed-by:
+  kubemaint.io`` (the EndpointSlice controller leaves it alone); the responder's ready pod addresses; one
+  port per Service port, named as the Service's, all on the responder port given to this Service; the
+  key and its value (the text written to etcd) as annotations, which the responder serves; owner
+  references to the Maintenance objects of that key in that namespace, so the garbage collector removes
+  it if they go without the operator.
+- **Ports** are given out lowest first from ``RESPONDER_PORTS``; the slices themselves record them, so
+  nothing else holds state. No port left: no stand-in, and a warning in the log.
+- **Requests**: none while nothing changes. What this process published is remembered; a slice of a
+  Service it has not seen yet is looked up once (another replica may have made it before a takeover).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kubemaint.client import describe_error
+
+from kubemaint_operator.gates import PodView
+from kubemaint_operator.kube import GROUP, VERSION, Json, KubeClient
+from kubemaint_operator.model import MaintenanceObject
+
+__all__ = [
+    "KEY_ANNOTATION",
+    "MANAGED_BY",
+    "SERVICE_NAME",
+    "VALUE_ANNOTATION",
+    "StandIns",
+    "build_slice",
+    "every_pod_gated",
+    "free_port",
+    "ready_addresses",
+    "service_pods",
+    "slice_name",
+]
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "kubernetes.io/service-name"
+MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
+MANAGED_BY = "kubemaint.io"
+KEY_ANNOTATION = f"{GROUP}/key"
+VALUE_ANNOTATION = f"{GROUP}/value"
+SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+"""The label selector of every stand-in slice."""
+LINGER_SECONDS = 60.0
+"""How long a stand-in outlives its maintenance at most, while no replica is Ready yet."""
+
+
+def slice_name(service: str) -> str:
+    return f"{service}-kubemaint"
+
+
+def service_pods(service: Mapping[str, Any], pods: Iterable[PodView]) -> list[PodView]:
+    """The pods (of those that carry the gate) that the Service selects; none for a Service without a
+    selector (its endpoints are made by hand, and no gate takes them out)."""
+    selector: Mapping[str, str] = (service.get("spec") or {}).get("selector") or {}
+    if not selector:
+        return []
+    return [pod for pod in pods if all(dict(pod.labels).get(k) == v for k, v in selector.items())]
+
+
+def every_pod_gated(pods: Sequence[PodView]) -> bool:
+    """Whether ``pods`` are all gated out of their Service (and there is at least one)."""
+    return bool(pods) and all(pod.serving is False for pod in pods)
+
+
+def ready_addresses(slices: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The addresses of the ready endpoints of ``slices`` (the responder Service's own), sorted."""
+    found = {
+        address
+        for item in slices
+        for endpoint in item.get("endpoints") or []
+        if (endpoint.get("conditions") or {}).get("ready") is not False
+        for address in endpoint.get("addresses") or []
+    }
+    return tuple(sorted(found))
+
+
+def free_port(used: Iterable[int], ports: range) -> int | None:
+    """The lowest port of ``ports`` not in ``used``."""
+    taken = set(used)
+    return next((port for port in ports if port not in taken), None)
+
+
+def build_slice(
+    service: Mapping[str, Any],
+    port: int,
+    addresses: Sequence[str],
+    key: str,
+    value: str,
+    owners: Iterable[MaintenanceObject],
+) -> Json:
+    """The stand-in EndpointSlice of ``service``: every Service port on ``port`` of ``addresses``."""
+    metadata = service["metadata"]
+    ports = [
+        {"name": item.get("name") or "", "port": port, "protocol": item.get("protocol") or "TCP"}
+        for item in (service.get("spec") or {}).get("ports") or []
+        if (item.get("protocol") or "TCP") == "TCP"
+    ]
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": slice_name(metadata["name"]),
+            "namespace": metadata["namespace"],
+            "labels": {SERVICE_NAME: metadata["name"], MANAGED_BY_LABEL: MANAGED_BY},
+            "annotations": {KEY_ANNOTATION: key, VALUE_ANNOTATION: value},
+            "ownerReferences": [
+                {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Maintenance", "name": obj.name, "uid": obj.uid}
+                for obj in sorted(owners, key=lambda o: o.uid)
+            ],
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [address], "conditions": {"ready": True}} for address in addresses],
+        "ports": ports,
+    }
+
+
+def _port_of(item: Mapping[str, Any]) -> int | None:
+    ports = item.get("ports") or []
+    return int(ports[0]["port"]) if ports and ports[0].get("port") else None
+
+
+@dataclass
+class _Published:
+    body: Json
+    port: int
+    selector: Mapping[str, str]
+    """The Service's selector, to see a replica Ready again while the stand-in lingers."""
+    ended: float | None = None
+    """When the maintenance ended (monotonic seconds) while no replica was ready yet."""
+
+
+class StandIns:
+    """Publishes and removes the stand-in slices; one per process, shared by every object's daemon."""
+
+    def __init__(self, kube: KubeClient, responder: str, ports: range) -> None:
+        self.kube = kube
+        self.responder_namespace, _, self.responder_service = responder.partition("/")
+        self.ports = ports
+        self._published: dict[tuple[str, str], _Published] = {}
+        self._looked_up: set[tuple[str, str]] = set()
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def forget(self, namespace: str, service: str) -> None:
+        """Look the Service's slice up again next time (an object's daemon stopped: another replica may
+        lead now)."""
+        self._looked_up.discard((namespace, service))
+
+    async def sync(
+        self,
+        namespace: str,
+        service_name: str,
+        *,
+        in_force: bool,
+        pods: Sequence[PodView],
+        key: str,
+        value: str,
+        owners: Iterable[MaintenanceObject],
+    ) -> str | None:
+        """Publish, update or remove the stand-in of ``namespace/service_name``; an error, or None.
+
+        ``pods`` are the namespace's gated pods as they now stand. Once the maintenance ends the stand-in
+        lingers, answering "coming back" (``Retry-After: 1``), until a replica is Ready again
+        (:meth:`replica_ready`) or :data:`LINGER_SECONDS` have passed, so that clients never see the gap
+        while the kubelet notices the opened gates. It lingers with no owner reference when the last
+        Maintenance of the key is being deleted (the garbage collector would remove it at once); this
+        process removes it, or the next one's start-up sweep.
+        """
+        where = (namespace, service_name)
+        try:
+            async with self._lock:
+                await self._look_up(where)
+                current = self._published.get(where)
+                if current is None and not (in_force and any(pod.serving is False for pod in pods)):
+                    return None  # the common case: no request at all
+                service = await self.kube.read_service(namespace, service_name)
+                chosen = service_pods(service, pods) if service is not None else []
+                if service is not None and in_force and every_pod_gated(chosen):
+                    return await self._publish(where, service, key, value, list(owners), ended=None)
+                if service is not None and current is not None and not any(pod.ready for pod in chosen):
+                    ended = current.ended or time.monotonic()
+                    if time.monotonic() - ended < LINGER_SECONDS:
+                        if current.ended is None:
+                            self._tasks.add(asyncio.create_task(self._expire(where, ended)))
+                        return await self._publish(where, service, key, value, list(owners), ended=ended)
+                log.debug("stand-in of %s/%s not wanted: service %s, pods %s", *where, service is not None, chosen)
+                await self._remove(where)
+                return None
+        except Exception as exc:
+            return f"stand-in for Service {namespace}/{service_name}: {describe_error(exc)}"
+
+    def lingers_in(self, namespace: str) -> bool:
+        """Whether a stand-in of ``namespace`` waits for a replica to be Ready again."""
+        return any(
+            where[0] == namespace and item.ended is not None for where, item in self._published.items()
+        )
+
+    async def replica_ready(self, pod: PodView) -> None:
+        """A gated pod is Ready: remove the lingering stand-ins of the Services that select it."""
+        async with self._lock:
+            for where, item in list(self._published.items()):
+                if where[0] == pod.namespace and item.ended is not None and item.selector:
+                    labels = dict(pod.labels)
+                    if all(labels.get(k) == v for k, v in item.selector.items()):
+                        log.debug("stand-in of %s/%s: pod %s is Ready", *where, pod.name)
+                        await self._remove_quietly(where)
+
+    async def _expire(self, where: tuple[str, str], ended: float) -> None:
+        await asyncio.sleep(LINGER_SECONDS)
+        async with self._lock:
+            item = self._published.get(where)
+            if item is not None and item.ended == ended:
+                await self._remove_quietly(where)
+
+    async def _remove_quietly(self, where: tuple[str, str]) -> None:
+        try:
+            await self._remove(where)
+        except Exception as exc:  # the next sync or start-up sweep removes it
+            log.warning("cannot remove the stand-in of Service %s/%s: %s", *where, describe_error(exc))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def sweep(self) -> int:
+        """At start-up: delete every stand-in none of whose owners exists any more (the garbage collector
+        would too, but only for owner references it can resolve); return how many went. The daemons of
+        the objects that exist decide about the rest."""
+        removed = 0
+        live: dict[str, set[str]] = {}
+        for item in await self.kube.list_endpoint_slices(None, SELECTOR):
+            metadata = item["metadata"]
+            namespace = metadata["namespace"]
+            if namespace not in live:
+                live[namespace] = await self.kube.maintenance_uids(namespace)
+            owners = {ref.get("uid") for ref in metadata.get("ownerReferences") or []}
+            if not owners & live[namespace]:
+                await self.kube.delete_endpoint_slice(namespace, metadata["name"])
+                log.info(
+                    "swept the stand-in EndpointSlice %s/%s: no Maintenance owns it",
+                    namespace,
+                    metadata["name"],
+                )
+                removed += 1
+        return removed
+
+    async def _look_up(self, where: tuple[str, str]) -> None:
+        if where in self._looked_up:
+            return
+        namespace, service = where
+        found = await self.kube.list_endpoint_slices(namespace, f"{SELECTOR},{SERVICE_NAME}={service}")
+        self._published.pop(where, None)
+        for item in found:
+            port = _port_of(item)
+            if item["metadata"]["name"] == slice_name(service) and port is not None:
+                self._published[where] = _Published(body=item, port=port, selector={})
+        self._looked_up.add(where)
+
+    async def _remove(self, where: tuple[str, str]) -> None:
+        if self._published.pop(where, None) is not None:
+            await self.kube.delete_endpoint_slice(where[0], slice_name(where[1]))
+            log.info("removed the stand-in EndpointSlice of Service %s/%s", *where)
+
+    async def _publish(
+        self,
+        where: tuple[str, str],
+        service: Json,
+        key: str,
+        value: str,
+        owners: list[MaintenanceObject],
+        *,
+        ended: float | None,
+    ) -> str | None:
+        if not self.responder_service:
+            return None
+        responder = await self.kube.list_endpoint_slices(
+            self.responder_namespace, f"{SERVICE_NAME}={self.responder_service}"
+        )
+        addresses = ready_addresses(responder)
+        if not addresses:
+            await self._remove(where)
+            return (
+                f"the responder Service {self.responder_namespace}/{self.responder_service} has no ready pod"
+            )
+        current = self._published.get(where)
+        port = current.port if current else await self._allocate()
+        if port is None:
+            return f"no free responder port in {self.ports.start}-{self.ports.stop - 1}"
+        body = build_slice(service, port, addresses, key, value, owners)
+        selector = dict((service.get("spec") or {}).get("selector") or {})
+        if current is not None and _same(current.body, body):
+            current.ended = ended
+            return None
+        await self.kube.put_endpoint_slice(body)
+        self._published[where] = _Published(body=body, port=port, selector=selector, ended=ended)
+        if current is None:
+            log.info(
+                "published the stand-in EndpointSlice of Service %s/%s on responder port %d", *where, port
+            )
+        return None
+
+    async def _allocate(self) -> int | None:
+        used = (_port_of(item) for item in await self.kube.list_endpoint_slices(None, SELECTOR))
+        return free_port((port for port in used if port is not None), self.ports)
+
+
+def _same(published: Json, wanted: Json) -> bool:
+    """Whether a slice as stored already says what ``wanted`` says (the API server adds fields)."""
+    a, b = published.get("metadata") or {}, wanted["metadata"]
+    return (
+        (a.get("labels") or {}) == b["labels"]
+        and (a.get("annotations") or {}) == b["annotations"]
+        and [(o.get("uid"), o.get("name")) for o in a.get("ownerReferences") or []]
+        == [(o["uid"], o["name"]) for o in b["ownerReferences"]]
+        and [tuple(e.get("addresses") or []) for e in published.get("endpoints") or []]
+        == [tuple(e["addresses"]) for e in wanted["endpoints"]]
+        and [(p.get("name") or "", p.get("port"), p.get("protocol")) for p in published.get("ports") or []]
+        == [(p["name"], p["port"], p["protocol"]) for p in wanted["ports"]]
+    )

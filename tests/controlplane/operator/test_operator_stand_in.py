@@ -1,0 +1,258 @@
+"""The stand-in: while a maintenance gates every replica of a Service, the operator adds an EndpointSlice to
+that Service pointing at the maintenance responder, and the real ``kubemaint-responder`` process answers
+on that slice's port with the maintenance's own 503; the slice goes once a replica is Ready again, and a
+stand-in that no Maintenance owns is swept when the operator starts.
+
+SIMULATED: the kubelet (``FakeKubelet`` marks the pods Running with an IP and computes Ready from the
+readiness gates). The API server, the endpointslice controller, the operator and the responder are real.
+The responder runs under the ClusterRole the operator chart renders for it, and listens on loopback here;
+that requests reach it through kube-proxy is proven on the real node (tests/e2e/test_story.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kube_support import OPERATOR_NAMESPACE, FakeKubelet, Kube, OperatorProcess, maintenance, pod, script
+from kubemaint_devstack.controlplane import ControlPlane
+from kubemaint_devstack.process import ManagedProcess, free_port
+
+from tests.support.cli import Helm
+from tests.support.polling import eventually
+
+CHART = Path(__file__).resolve().parents[3] / "charts" / "kubemaint-operator"
+RESPONDER_ACCOUNT = "kubemaint-responder"
+PORTS = 4
+
+
+def _free_range(count: int) -> int:
+    """The first of ``count`` consecutive loopback ports that are free now."""
+    for _ in range(50):
+        first = 30000 + secrets.randbelow(20000)
+        sockets = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AssertionError(f"no {count} free consecutive ports")
+
+
+@pytest.fixture(scope="module")
+def responder_kubeconfig(
+    control_plane: ControlPlane, kube: Kube, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A token for a ServiceAccount bound to the ClusterRole that the operator chart gives the responder."""
+    rendered = (
+        Helm(tmp_path_factory.mktemp("helm"))
+        .run("template", "t", CHART, "--namespace", OPERATOR_NAMESPACE)
+        .stdout
+    )
+    (role,) = [
+        doc for doc in yaml.safe_load_all(rendered)
+        if doc and doc["kind"] == "ClusterRole" and doc["metadata"]["name"].endswith("-responder")
+    ]  # fmt: skip
+    name = f"kubemaint-responder-{secrets.token_hex(3)}"
+    path = control_plane.token_kubeconfig(OPERATOR_NAMESPACE, RESPONDER_ACCOUNT)
+    rbac = "rbac.authorization.k8s.io"
+    kube.apply(
+        {"apiVersion": f"{rbac}/v1", "kind": "ClusterRole", "metadata": {"name": name},
+         "rules": role["rules"]},
+        {"apiVersion": f"{rbac}/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name},
+         "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": name},
+         "subjects": [{"kind": "ServiceAccount", "name": RESPONDER_ACCOUNT,
+                       "namespace": OPERATOR_NAMESPACE}]},
+    )  # fmt: skip
+    return path
+
+
+class Responder:
+    """``kubemaint-responder`` as a real process on loopback ports."""
+
+    def __init__(self, kubeconfig: Path, log_dir: Path) -> None:
+        self.first = _free_range(PORTS)
+        self.health = free_port()
+        self.process = ManagedProcess(
+            "kubemaint-responder",
+            [script("kubemaint-responder")],
+            log_dir / "responder.log",
+            env={
+                **os.environ,
+                "KUBECONFIG": str(kubeconfig),
+                "RESPONDER_PORTS": self.ports,
+                "RESPONDER_HOST": "127.0.0.1",
+                "RESPONDER_HEALTH_PORT": str(self.health),
+                "LOG_FORMAT": "console",
+            },
+            stop_timeout=15,
+        )
+
+    @property
+    def ports(self) -> str:
+        return f"{self.first}-{self.first + PORTS - 1}"
+
+    def get(self, port: int, path: str = "/", accept: str = "*/*") -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Accept": accept})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                return answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.read()
+        except urllib.error.HTTPError as err:
+            return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
+
+    def ready(self) -> bool:
+        try:
+            return self.get(self.health, "/readyz")[0] == 200
+        except OSError:
+            return False
+
+
+@pytest.fixture
+def responder(responder_kubeconfig: Path, tmp_path: Path) -> Iterator[Responder]:
+    process = Responder(responder_kubeconfig, tmp_path)
+    process.process.start()
+    process.process.wait_until(process.ready, 60, "its routes loaded")
+    yield process
+    process.process.stop()
+
+
+def _service(
+    namespace: str, name: str, selector: dict[str, str], ports: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"selector": selector, "ports": ports}}  # fmt: skip
+
+
+def _present(obj: dict[str, Any] | None) -> dict[str, Any]:
+    assert obj is not None
+    return obj
+
+
+def _stand_in(kube: Kube, namespace: str, service: str) -> dict[str, Any] | None:
+    return kube.get(f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices/{service}-kubemaint")
+
+
+def test_a_fully_gated_service_is_answered_by_the_responder_until_a_replica_is_ready(
+    kube: Kube,
+    start_operator: Any,
+    responder: Responder,
+    namespace: str,
+    service_name: str,
+) -> None:
+    node = f"fake-node-{namespace}"
+    kube.wait_default_account(namespace)
+    kube.apply(
+        _service(namespace, service_name, {"app.kubernetes.io/name": service_name},
+                 [{"name": "http", "port": 80, "targetPort": 8081}, {"name": "admin", "port": 9000}]),
+        _service(namespace, "responder", {"app": "responder"}, [{"name": "health", "port": 8081}]),
+    )  # fmt: skip
+    operator: OperatorProcess = start_operator(
+        RESPONDER_SERVICE=f"{namespace}/responder", RESPONDER_PORTS=responder.ports
+    )
+    with FakeKubelet(kube, namespace, node):
+        stand_in_pod = pod("responder-1", namespace, "responder", gate=False, node=node)
+        stand_in_pod["metadata"]["labels"] = {"app": "responder"}
+        kube.apply(
+            pod("web-1", namespace, service_name, node=node),
+            pod("web-2", namespace, service_name, node=node),
+            stand_in_pod,
+        )
+        eventually(
+            lambda: kube.gate(namespace, "web-2") == "True", 30, "the gates open before any maintenance"
+        )
+        assert _stand_in(kube, namespace, service_name) is None
+
+        kube.apply(maintenance("m", namespace, service_name, reason="disk swap", retryAfterSeconds=90,
+                               statusPage="https://status.example.com/"))  # fmt: skip
+        found = _present(
+            eventually(lambda: _stand_in(kube, namespace, service_name), 30, "the stand-in EndpointSlice")
+        )
+        uid = _present(kube.maintenance(namespace, "m"))["metadata"]["uid"]
+        responder_ip = _present(kube.pod(namespace, "responder-1"))["status"]["podIP"]
+        assert found["metadata"]["labels"] == {
+            "kubernetes.io/service-name": service_name,
+            "endpointslice.kubernetes.io/managed-by": "kubemaint.io",
+        }
+        assert [(o["kind"], o["name"], o["uid"]) for o in found["metadata"]["ownerReferences"]] == [
+            ("Maintenance", "m", uid)
+        ]
+        assert [e["addresses"] for e in found["endpoints"]] == [[responder_ip]]
+        assert {(p["name"], p["port"]) for p in found["ports"]} == {
+            ("http", responder.first),
+            ("admin", responder.first),
+        }
+        assert json.loads(found["metadata"]["annotations"]["kubemaint.io/value"])["reason"] == "disk swap"
+
+        def answered() -> tuple[int, dict[str, str], bytes] | None:
+            status, headers, body = responder.get(responder.first, "/users/7")
+            return (status, headers, body) if b"disk swap" in body else None
+
+        answer = eventually(answered, 30, "the responder answering with the maintenance's value")
+        assert answer is not None
+        status, headers, _ = answer
+        assert status == 503
+        assert headers["retry-after"] == "90"
+        assert headers["x-maintenance"] == "on"
+        assert headers["content-type"] == "application/problem+json"
+        assert headers["link"] == '<https://status.example.com/>; rel="help"'
+        status, headers, page = responder.get(responder.first, "/", accept="text/html")
+        assert status == 503
+        assert headers["content-type"].startswith("text/html")
+        assert b"disk swap" in page
+        assert responder.get(responder.first + 1)[1]["retry-after"] == "1", (
+            "a port with no slice: coming back"
+        )
+
+        def unready() -> bool:
+            return all(
+                kube.condition(kube.pod(namespace, name), "Ready") == "False" for name in ("web-1", "web-2")
+            )
+
+        eventually(unready, 30, "the (simulated) kubelet taking the gated pods out of Ready")
+        kube.kubectl("delete", "maint", "m", "-n", namespace)
+        eventually(lambda: _stand_in(kube, namespace, service_name) is None, 30, "the stand-in gone")
+        ready = [kube.condition(kube.pod(namespace, name), "Ready") for name in ("web-1", "web-2")]
+        assert "True" in ready, f"it went only once a replica was Ready again: {ready}"
+    assert "stand-in" in operator.log()
+    kube.kubectl("delete", "node", node, "--wait=false")
+
+
+def test_the_operator_sweeps_a_stand_in_that_no_maintenance_owns(
+    kube: Kube, start_operator: Any, namespace: str, service_name: str
+) -> None:
+    kube.wait_default_account(namespace)
+    kube.apply({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": f"{service_name}-kubemaint", "namespace": namespace,
+                     "labels": {"kubernetes.io/service-name": service_name,
+                                "endpointslice.kubernetes.io/managed-by": "kubemaint.io"}},
+        "addressType": "IPv4", "endpoints": [{"addresses": ["10.244.9.9"]}],
+        "ports": [{"name": "http", "port": 20000, "protocol": "TCP"}],
+    })  # fmt: skip
+    other = f"{service_name}-theirs"
+    kube.apply({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": other, "namespace": namespace,
+                     "labels": {"kubernetes.io/service-name": service_name}},
+        "addressType": "IPv4", "endpoints": [{"addresses": ["10.244.9.8"]}],
+    })  # fmt: skip
+    start_operator(RESPONDER_SERVICE=f"{namespace}/responder")
+    eventually(lambda: _stand_in(kube, namespace, service_name) is None, 30, "the ownerless stand-in swept")
+    assert kube.get(f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices/{other}") is not None, (
+        "a slice the operator does not manage stays"
+    )
