@@ -63,9 +63,28 @@ def test_disabled_deleting_and_outside_window_objects_do_not_count() -> None:
     gone = MaintenanceObject(
         namespace="shop", name="gone", spec=MaintenanceSpec(service="users"), deleting=True
     )
-    objects = [obj("off", enabled=False), obj("later", window=future), obj("over", window=past), gone]
+    objects = [obj("off", enabled=False), obj("over", window=past), gone]
     assert desired_state(objects, NOW) == OFF
-    assert desired_state([*objects, obj("now")], NOW).sources == ("shop/now",)
+    assert desired_state([*objects, obj("later", window=future), obj("now")], NOW).sources == ("shop/now",)
+
+
+def test_the_next_window_is_written_ahead_and_reads_the_same_once_open() -> None:
+    first = Window(start=NOW + timedelta(hours=1), end=NOW + timedelta(hours=2))
+    second = Window(start=NOW + timedelta(hours=3), end=NOW + timedelta(hours=4))
+    objects = [obj("a", window=first, reason="one"), obj("b", window=first, reason="two", retry_after=900),
+               obj("c", window=second, reason="three")]  # fmt: skip
+    ahead = desired_state(objects, NOW)
+    assert ahead.enabled
+    assert not ahead.active_at(NOW), "written ahead, not in force"
+    assert (ahead.start, ahead.until) == (first.start, first.end)
+    assert ahead.sources == ("shop/a", "shop/b")
+    assert ahead.reason == "one; two"
+    assert ahead.retry_after == 900
+    assert ahead.active_at(first.start)  # type: ignore[arg-type]
+    opened = desired_state(objects, first.start + timedelta(seconds=1))  # type: ignore[operator]
+    assert opened == ahead, "the same value once the window opens: no write at the boundary"
+    after = desired_state(objects, first.end + timedelta(minutes=1))  # type: ignore[operator]
+    assert (after.start, after.sources) == (second.start, ("shop/c",)), "then the next one, ahead"
 
 
 def test_deleting_one_keeps_the_other() -> None:

@@ -15,7 +15,7 @@ index entry; an object being deleted takes part as ``deleting``, which contribut
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -68,9 +68,23 @@ class Indexes:
 def desired_state(objects: Iterable[MaintenanceObject], now: datetime) -> MaintenanceState:
     """On if any object is enabled, inside its window and not being deleted; ``full`` beats ``read-only``;
     the largest ``retryAfterSeconds`` and the latest end win; ``sources`` lists every active object.
-    Nothing active: off.
+
+    Nothing active: the next window, written ahead (the merge of the objects whose window opens first,
+    with that ``start``), so each replica opens it on time by itself; nothing scheduled either: off.
+    While active, the value keeps the ``start`` its objects share, so it reads the same before and after
+    the boundary and nothing is written there.
     """
-    return merge((object_state(obj, now) for obj in objects), now)
+    states = [object_state(obj, now) for obj in objects]
+    current = merge(states, now)
+    if current.enabled:
+        starts = [s.start for s in states if s.active_at(now)]
+        shared = starts[0] if starts and all(start == starts[0] for start in starts) else None
+        return replace(current, start=shared)
+    upcoming = [s for s in states if s.enabled and s.start is not None and s.start > now]
+    if not upcoming:
+        return current
+    first = min(s.start for s in upcoming if s.start is not None)
+    return replace(merge((s for s in upcoming if s.start == first), first), start=first)
 
 
 def _with(indexed: Iterable[MaintenanceObject], current: MaintenanceObject) -> list[MaintenanceObject]:

@@ -200,7 +200,9 @@ class StandIns:
                         if current.ended is None:
                             self._tasks.add(asyncio.create_task(self._expire(where, ended)))
                         return await self._publish(where, service, key, value, list(owners), ended=ended)
-                log.debug("stand-in of %s/%s not wanted: service %s, pods %s", *where, service is not None, chosen)
+                log.debug(
+                    "stand-in of %s/%s not wanted: service %s, pods %s", *where, service is not None, chosen
+                )
                 await self._remove(where)
                 return None
         except Exception as exc:

@@ -38,21 +38,25 @@ def clock_phase(spec: MaintenanceSpec, now: datetime, *, was_active: bool = Fals
 
 
 def object_state(obj: MaintenanceObject, now: datetime) -> MaintenanceState:
-    """What this one object contributes to its key at ``now``: its maintenance while active, else off.
+    """What this one object contributes to its key at ``now``: its maintenance while active or scheduled,
+    else off.
 
-    ``until`` carries the window's end, so the service ends the maintenance on time by itself even if the
-    operator is down at that moment.
+    The window travels with it: ``start`` and ``until`` (its end), so every replica enters and leaves on
+    time by itself, with no write at the boundary and even when the operator is down at that moment. A
+    scheduled object's state is therefore not active yet (:meth:`MaintenanceState.active_at`).
     """
-    if obj.deleting or clock_phase(obj.spec, now) is not Phase.ACTIVE:
+    if obj.deleting or clock_phase(obj.spec, now) not in (Phase.ACTIVE, Phase.SCHEDULED):
         return OFF
     spec = obj.spec
+    window = spec.window
     return MaintenanceState(
         enabled=True,
         mode=spec.mode,
         reason=spec.reason,
         retry_after=spec.retry_after,
-        until=spec.window.end if spec.window is not None else None,
+        until=window.end if window is not None else None,
         sources=(obj.source,),
+        start=window.start if window is not None else None,
         status_page=spec.status_page,
         paths=spec.paths,
     )

@@ -1,5 +1,6 @@
-"""A window a few seconds ahead: Scheduled, then Active at its start, then Completed at its end, with the
-etcd key following (and carrying the end as ``until``)."""
+"""A window a few seconds ahead: Scheduled, then Active at its start, then Completed at its end. The key is
+written ahead with the window's ``start`` and ``until``, so nothing is written at the start: every replica
+opens the window by itself."""
 
 from __future__ import annotations
 
@@ -30,16 +31,17 @@ def test_window_goes_scheduled_active_completed_on_time(
     scheduled = kube.wait_phase(namespace, "nightly", "Scheduled", 5)
     assert kube.condition(scheduled, "Ready") == "True"
     assert datetime.now(UTC) < start, "the test machine was too slow to see the Scheduled phase"
-    raw = etcd.get(key)
-    assert raw is None or json.loads(raw)["enabled"] is False, "nothing in force before the window"
+    ahead = eventually(lambda: json.loads(etcd.get(key) or "{}"), 5, "the window written ahead")
+    assert (ahead["enabled"], ahead["start"], ahead["until"]) == (True, _stamp(start), _stamp(end))
+    written = etcd.mod_revision(key)
 
     active = kube.wait_phase(namespace, "nightly", "Active", 6 + 5)
     seen_active = datetime.now(UTC)
     assert seen_active >= start, "active before the window opened"
     print(f"Active {(seen_active - start).total_seconds():.2f} s after the start")
     value = json.loads(etcd.get(key) or "{}")
-    assert value["enabled"] is True
-    assert value["until"] == _stamp(end)
+    assert (value["enabled"], value["start"], value["until"]) == (True, _stamp(start), _stamp(end))
+    assert etcd.mod_revision(key) == written, "no write at the boundary"
     assert active["status"]["activeSince"] >= _stamp(start)
 
     kube.wait_phase(namespace, "nightly", "Completed", 6 + 5)
