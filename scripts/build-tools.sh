@@ -5,7 +5,8 @@
 # built at the pinned version (its stamp bin/.NAME.version) is reused: only the first run pays the build.
 # Nothing is ever downloaded from a release site: everything comes from the Go module proxy.
 #
-# Usage: scripts/build-tools.sh [etcd] [helm] [helm-docs] [k8s] [node] [coredns] [tilt]   (no argument: etcd helm k8s)
+# Usage: scripts/build-tools.sh [etcd] [helm] [helm-docs] [k8s] [node] [coredns] [tilt] [bombardier]
+#        (no argument: etcd helm k8s)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=$("$root/scripts/cache-dir.sh")
@@ -15,6 +16,7 @@ export GOCACHE=$cache/go-build GOMODCACHE=$cache/go-mod GOFLAGS=-modcacherw GOTO
 
 HELM_VERSION=v3.22.0
 TILT_VERSION=v0.37.6
+BOMBARDIER_VERSION=v1.2.6
 
 log() { printf '[build-tools] %s\n' "$*" >&2; }
 
@@ -125,13 +127,21 @@ build_tilt() {
   mark tilt "$stamp"
 }
 
+# The HTTP load generator of bench/service_throughput.py (fasthttp; a Python client would be the bottleneck).
+build_bombardier() {
+  if built bombardier "$BOMBARDIER_VERSION"; then return; fi
+  log "building bombardier $BOMBARDIER_VERSION"
+  GOBIN=$bin go install -trimpath "github.com/codesenberg/bombardier@$BOMBARDIER_VERSION"
+  mark bombardier "$BOMBARDIER_VERSION"
+}
+
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(etcd helm k8s)
 for t in "${targets[@]}"; do
   case $t in
-    etcd|helm|k8s|node|coredns|tilt) timed "build_$t" ;;
+    etcd|helm|k8s|node|coredns|tilt|bombardier) timed "build_$t" ;;
     helm-docs) timed build_helm_docs ;;
-    *) echo "build-tools.sh: unknown tool '$t' (etcd, helm, helm-docs, k8s, node, coredns, tilt)" >&2; exit 2 ;;
+    *) echo "build-tools.sh: unknown tool '$t' (etcd, helm, helm-docs, k8s, node, coredns, tilt, bombardier)" >&2; exit 2 ;;
   esac
 done
 log "tools are in $bin"

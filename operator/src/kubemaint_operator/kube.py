@@ -132,17 +132,10 @@ class KubeClient:
             data={key: base64.b64decode(value) for key, value in data.items()},
         )
 
-    async def read_service(self, namespace: str, name: str) -> Json | None:
-        """One Service as plain JSON; None when there is none."""
-        try:
-            service = await self._core.read_namespaced_service(
-                name, namespace, _request_timeout=REQUEST_TIMEOUT
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return self._plain(service)
+    async def list_services(self, namespace: str) -> list[Json]:
+        """The Services of ``namespace`` as plain JSON."""
+        found = await self._core.list_namespaced_service(namespace, _request_timeout=REQUEST_TIMEOUT)
+        return list(self._plain(found).get("items") or [])
 
     async def list_endpoint_slices(self, namespace: str | None, label_selector: str) -> list[Json]:
         """EndpointSlices matching ``label_selector``, in ``namespace`` or (None) every namespace."""

@@ -198,7 +198,6 @@ async def _stand_in(
     ]
     return await runtime.stand_ins.sync(
         obj.namespace,
-        obj.spec.service,
         in_force=key.state.active_at(utcnow()),
         pods=[replace(pod, serving=serving.get(pod.name, pod.serving)) for pod in pods],
         key=target.key,

@@ -2,9 +2,9 @@
 Service points at the maintenance responder (:mod:`kubemaint.responder`), so clients get the service's own
 503 with ``Retry-After`` and reason instead of the ingress's bare one (``docs/DESIGN.md``, "The stand-in").
 
-- **When**: the key's value is in force, the Service named ``spec.service`` exists in the object's
-  namespace, and every pod of it that carries the gate has it False (at least one). Decided for the key,
-  not for one object, so objects that share a Service never disagree. After the maintenance it stays
+- **Where**: every Service of the object's namespace that selects pods carrying the gate, while the key's
+  value is in force and all of those pods have it False. Decided for the key, not for one object, so
+  objects that share a Service never disagree. After the maintenance it stays
   until a replica is Ready again (at most :data:`LINGER_SECONDS`), answering "coming back".
 - **The slice** ``<service>-kubemaint``: labels ``kubernetes.io/service-name`` (kube-proxy and ingress
   controllers read every slice of a Service) and ``endpointslice.kubernetes.io/managed-by:
@@ -15,8 +15,9 @@ Service points at the maintenance responder (:mod:`kubemaint.responder`), so cli
   it if they go without the operator.
 - **Ports** are given out lowest first from ``RESPONDER_PORTS``; the slices themselves record them, so
   nothing else holds state. No port left: no stand-in, and a warning in the log.
-- **Requests**: none while nothing changes. What this process published is remembered; a slice of a
-  Service it has not seen yet is looked up once (another replica may have made it before a takeover).
+- **Requests**: none while the key is off and nothing is published; while a stand-in may be needed, one
+  list of the namespace's Services per reconcile. What this process published is remembered; a
+  namespace's stand-ins are listed once when it begins to lead (another replica may have made them).
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ def _port_of(item: Mapping[str, Any]) -> int | None:
 class _Published:
     body: Json
     port: int
+    key: str
+    """The etcd key whose maintenance it stands in for."""
     selector: Mapping[str, str]
     """The Service's selector, to see a replica Ready again while the stand-in lingers."""
     ended: float | None = None
@@ -154,19 +157,19 @@ class StandIns:
         self.responder_namespace, _, self.responder_service = responder.partition("/")
         self.ports = ports
         self._published: dict[tuple[str, str], _Published] = {}
-        self._looked_up: set[tuple[str, str]] = set()
+        self._looked_up: set[str] = set()
+        """The namespaces whose stand-ins this process has listed since it (last) began to lead."""
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def forget(self, namespace: str, service: str) -> None:
-        """Look the Service's slice up again next time (an object's daemon stopped: another replica may
-        lead now)."""
-        self._looked_up.discard((namespace, service))
+    def forget(self, namespace: str) -> None:
+        """Look the namespace's stand-ins up again next time (an object's daemon stopped: another replica
+        may lead now)."""
+        self._looked_up.discard(namespace)
 
     async def sync(
         self,
         namespace: str,
-        service_name: str,
         *,
         in_force: bool,
         pods: Sequence[PodView],
@@ -174,39 +177,52 @@ class StandIns:
         value: str,
         owners: Iterable[MaintenanceObject],
     ) -> str | None:
-        """Publish, update or remove the stand-in of ``namespace/service_name``; an error, or None.
+        """Publish, update or remove the stand-ins of ``key`` in ``namespace``; an error, or None.
 
-        ``pods`` are the namespace's gated pods as they now stand. Once the maintenance ends the stand-in
-        lingers, answering "coming back" (``Retry-After: 1``), until a replica is Ready again
+        A stand-in goes to every Service of the namespace that selects gated pods and all of whose gated
+        pods are gated out (``pods``: the namespace's gated pods as they now stand). Once the maintenance
+        ends it lingers, answering "coming back" (``Retry-After: 1``), until a replica is Ready again
         (:meth:`replica_ready`) or :data:`LINGER_SECONDS` have passed, so that clients never see the gap
         while the kubelet notices the opened gates. It lingers with no owner reference when the last
         Maintenance of the key is being deleted (the garbage collector would remove it at once); this
         process removes it, or the next one's start-up sweep.
         """
-        where = (namespace, service_name)
         try:
             async with self._lock:
-                await self._look_up(where)
-                current = self._published.get(where)
-                if current is None and not (in_force and any(pod.serving is False for pod in pods)):
+                await self._look_up(namespace)
+                mine = {
+                    where
+                    for where, item in self._published.items()
+                    if where[0] == namespace and item.key == key
+                }
+                if not mine and not (in_force and any(pod.serving is False for pod in pods)):
                     return None  # the common case: no request at all
-                service = await self.kube.read_service(namespace, service_name)
-                chosen = service_pods(service, pods) if service is not None else []
-                if service is not None and in_force and every_pod_gated(chosen):
-                    return await self._publish(where, service, key, value, list(owners), ended=None)
-                if service is not None and current is not None and not any(pod.ready for pod in chosen):
-                    ended = current.ended or time.monotonic()
-                    if time.monotonic() - ended < LINGER_SECONDS:
-                        if current.ended is None:
-                            self._tasks.add(asyncio.create_task(self._expire(where, ended)))
-                        return await self._publish(where, service, key, value, list(owners), ended=ended)
-                log.debug(
-                    "stand-in of %s/%s not wanted: service %s, pods %s", *where, service is not None, chosen
-                )
-                await self._remove(where)
-                return None
+                errors = []
+                for service in await self.kube.list_services(namespace):
+                    where = (namespace, str(service["metadata"]["name"]))
+                    chosen = service_pods(service, pods)
+                    current = self._published.get(where)
+                    if chosen and in_force and every_pod_gated(chosen):
+                        errors.append(
+                            await self._publish(where, service, key, value, list(owners), ended=None)
+                        )
+                        mine.discard(where)
+                    elif (
+                        current is not None and where in mine and chosen and not any(p.ready for p in chosen)
+                    ):
+                        ended = current.ended or time.monotonic()
+                        if time.monotonic() - ended < LINGER_SECONDS:
+                            if current.ended is None:
+                                self._tasks.add(asyncio.create_task(self._expire(where, ended)))
+                            errors.append(
+                                await self._publish(where, service, key, value, list(owners), ended=ended)
+                            )
+                            mine.discard(where)
+                for where in mine:  # its maintenance is over and a replica is back, or its Service is gone
+                    await self._remove(where)
+                return next((error for error in errors if error), None)
         except Exception as exc:
-            return f"stand-in for Service {namespace}/{service_name}: {describe_error(exc)}"
+            return f"stand-ins of {key} in {namespace}: {describe_error(exc)}"
 
     def lingers_in(self, namespace: str) -> bool:
         """Whether a stand-in of ``namespace`` waits for a replica to be Ready again."""
@@ -264,17 +280,20 @@ class StandIns:
                 removed += 1
         return removed
 
-    async def _look_up(self, where: tuple[str, str]) -> None:
-        if where in self._looked_up:
+    async def _look_up(self, namespace: str) -> None:
+        if namespace in self._looked_up:
             return
-        namespace, service = where
-        found = await self.kube.list_endpoint_slices(namespace, f"{SELECTOR},{SERVICE_NAME}={service}")
-        self._published.pop(where, None)
+        found = await self.kube.list_endpoint_slices(namespace, SELECTOR)
+        for where in [where for where in self._published if where[0] == namespace]:
+            del self._published[where]
         for item in found:
+            metadata = item["metadata"]
+            service = (metadata.get("labels") or {}).get(SERVICE_NAME)
             port = _port_of(item)
-            if item["metadata"]["name"] == slice_name(service) and port is not None:
-                self._published[where] = _Published(body=item, port=port, selector={})
-        self._looked_up.add(where)
+            if service and metadata["name"] == slice_name(service) and port is not None:
+                key = (metadata.get("annotations") or {}).get(KEY_ANNOTATION, "")
+                self._published[(namespace, service)] = _Published(body=item, port=port, key=key, selector={})
+        self._looked_up.add(namespace)
 
     async def _remove(self, where: tuple[str, str]) -> None:
         if self._published.pop(where, None) is not None:
@@ -312,7 +331,7 @@ class StandIns:
             current.ended = ended
             return None
         await self.kube.put_endpoint_slice(body)
-        self._published[where] = _Published(body=body, port=port, selector=selector, ended=ended)
+        self._published[where] = _Published(body=body, port=port, key=key, selector=selector, ended=ended)
         if current is None:
             log.info(
                 "published the stand-in EndpointSlice of Service %s/%s on responder port %d", *where, port

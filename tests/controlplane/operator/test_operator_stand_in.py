@@ -1,5 +1,5 @@
-"""The stand-in: while a maintenance gates every replica of a Service, the operator adds an EndpointSlice to
-that Service pointing at the maintenance responder, and the real ``kubemaint-responder`` process answers
+"""The stand-in: while a maintenance gates every replica of a Service (found by its selector, not by name),
+the operator adds an EndpointSlice to that Service pointing at the maintenance responder, and the real ``kubemaint-responder`` process answers
 on that slice's port with the maintenance's own 503; the slice goes once a replica is Ready again, and a
 stand-in that no Maintenance owns is swept when the operator starts.
 
@@ -182,6 +182,7 @@ def test_a_fully_gated_service_is_answered_by_the_responder_until_a_replica_is_r
         found = _present(
             eventually(lambda: _stand_in(kube, namespace, service_name), 30, "the stand-in EndpointSlice")
         )
+        assert _stand_in(kube, namespace, "responder") is None, "only Services of gated pods get one"
         uid = _present(kube.maintenance(namespace, "m"))["metadata"]["uid"]
         responder_ip = _present(kube.pod(namespace, "responder-1"))["status"]["podIP"]
         assert found["metadata"]["labels"] == {

@@ -74,7 +74,7 @@ async def follow(
     finally:
         runtime.wakeups.forget(uid)
         if runtime.stand_ins is not None:  # whoever leads next looks its stand-in up afresh
-            runtime.stand_ins.forget(str(body.metadata.get("namespace")), str(body.spec.get("service")))
+            runtime.stand_ins.forget(str(body.metadata.get("namespace")))
 
 
 async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> str:
