@@ -1,7 +1,8 @@
 """The stand-in: while a maintenance gates every replica of a Service (found by its selector, not by name),
-the operator adds an EndpointSlice to that Service pointing at the maintenance responder, and the real ``kubemaint-responder`` process answers
-on that slice's port with the maintenance's own 503; the slice goes once a replica is Ready again, and a
-stand-in that no Maintenance owns is swept when the operator starts.
+the operator adds an EndpointSlice to that Service pointing at the maintenance responder, and the real
+``kubemaint-responder`` process answers on that slice's port with the maintenance's own 503; the slice
+goes once a replica is Ready again, and a stand-in that no Maintenance owns is swept when the operator
+starts.
 
 SIMULATED: the kubelet (``FakeKubelet`` marks the pods Running with an IP and computes Ready from the
 readiness gates). The API server, the endpointslice controller, the operator and the responder are real.
