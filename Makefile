@@ -76,7 +76,8 @@ chart-scan: ## Render every chart scenario and scan it with the pinned checkov (
 	scripts/chart-scan.sh
 
 .PHONY: bench
-bench: ## Run the benchmarks (print figures; never pass/fail on speed)
+bench: ## Run the benchmarks (print figures, write bench/out/*.json and plots; never pass/fail on speed)
+	scripts/build-tools.sh etcd k8s bombardier
 	for b in bench/[a-z]*.py; do echo "== $$b"; uv run python $$b || exit 1; done
 
 .PHONY: e2e

@@ -1,11 +1,19 @@
-"""What the benchmarks that run the operator share (a module, not a benchmark: ``make bench`` skips it)."""
+"""What the benchmarks that run the service or the operator share (a module, not a benchmark: ``make bench``
+skips it)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 from kubemaint_devstack.controlplane import ControlPlane
+from kubemaint_devstack.etcd import EtcdServer
+from kubemaint_devstack.postgres import PostgresServer
+from kubemaint_devstack.process import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,3 +34,36 @@ def prepare_operator(cluster: ControlPlane, namespace: str) -> Path:
     cluster.kubectl("apply", "-f", str(REPO / "k8s/base/peering"))
     cluster.kubectl("create", "namespace", namespace)
     return kubeconfig
+
+
+def service_env(postgres: PostgresServer, etcd: EtcdServer, port: int, **extra: str) -> dict[str, str]:
+    """The environment of a ``users-service`` on ``postgres`` and ``etcd`` at ``127.0.0.1:port``."""
+    return {
+        **os.environ,
+        "DB_HOST": postgres.host, "DB_PORT": str(postgres.port), "DB_USER": postgres.user,
+        "DB_PASSWORD": postgres.password, "DB_NAME": postgres.database, "ETCD_ENDPOINTS": etcd.endpoint,
+        "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "WARNING", "LOG_FORMAT": "console",
+        **extra,
+    }  # fmt: skip
+
+
+def start_service(
+    log: Path, postgres: PostgresServer, etcd: EtcdServer, *, prefix: tuple[str, ...] = (), **extra: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A ``users-service`` process (``prefix``: a wrapper such as a profiler), ready; its base URL."""
+    port = free_port()
+    with log.open("wb") as out:
+        env = service_env(postgres, etcd, port, **extra)
+        process = subprocess.Popen(
+            [*prefix, script("users-service")], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    sys.exit(f"users-service not ready:\n{log.read_text()}")

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _kit import prepare_operator, script
+from _kit import prepare_operator, script, service_env
 from kubemaint.client import EtcdConfig
 from kubemaint.store import StateStore
 from kubemaint_devstack.controlplane import ControlPlane
@@ -144,10 +144,7 @@ def main() -> None:
             port = free_port()
             service = ManagedProcess(
                 SERVICE, [script("users-service")], base / "users-service.log",
-                env={**os.environ, "DB_HOST": postgres.host, "DB_PORT": str(postgres.port),
-                     "DB_USER": postgres.user, "DB_PASSWORD": postgres.password, "DB_NAME": database,
-                     "ETCD_ENDPOINTS": etcd.endpoint, "SERVICE_NAME": SERVICE, "PORT": str(port),
-                     "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING"},
+                env=service_env(postgres, etcd, port, DB_NAME=database, SERVICE_NAME=SERVICE),
             )  # fmt: skip
             operator = ManagedProcess(
                 "kubemaint-operator", [script("kubemaint-operator")], base / "operator.log",

@@ -13,7 +13,7 @@ machine is shared and noisy):
 
 Prints the medians and spreads and their ratio (target: at least 0.4), and writes
 ``bench/out/service_throughput.json``. ``--profile`` also runs pyinstrument in the service for one round
-and saves its HTML report beside the JSON.
+and saves its report (text) beside the JSON.
 
     uv run python bench/service_throughput.py [--rounds 3] [--seconds 10] [--connections 32]
 """
@@ -27,15 +27,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
-from _kit import script
+from _kit import start_service
 from _out import OUT, spread, write
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.postgres import PostgresServer
-from kubemaint_devstack.process import free_port
 from kubemaint_devstack.tools import find_tool
 
 BASELINE = r"""
@@ -65,8 +63,9 @@ asyncio.run(main())
 def service_round(bombardier: str, url: str, connections: int, seconds: float) -> dict[str, float]:
     out = subprocess.run(
         [bombardier, "--connections", str(connections), "--duration", f"{seconds}s", "--latencies",
-         "--format", "json", "--print", "result", "--no-print", url],
+         "--format", "json", "--print", "result", url],
         capture_output=True, text=True, check=True, timeout=seconds + 60,
+        env={**os.environ, "GOMAXPROCS": "1"},  # one core for the client, the rest for the service and PG
     ).stdout  # fmt: skip
     result = json.loads(out)["result"]
     codes = {k: v for k, v in result.items() if k.startswith("req") and k.endswith("xx")}
@@ -82,32 +81,14 @@ def baseline_round(dsn: str, connections: int, seconds: float, user: int) -> flo
     return float(out.stdout.strip())
 
 
-def start_service(
+def start(
     base: Path, postgres: PostgresServer, etcd: EtcdServer, profile: bool
 ) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")},
-        "DB_HOST": postgres.host, "DB_PORT": str(postgres.port), "DB_USER": postgres.user,
-        "DB_PASSWORD": postgres.password, "DB_NAME": postgres.database, "ETCD_ENDPOINTS": etcd.endpoint,
-        "MAINTENANCE_KEY": "/maintenance/users-service-bench", "HOST": "127.0.0.1", "PORT": str(port),
-        "LOG_LEVEL": "WARNING", "LOG_FORMAT": "json",
-    }  # fmt: skip
-    argv = [script("users-service")]
-    if profile:
-        argv = [sys.executable, "-m", "pyinstrument", "--renderer", "html",
-                "--outfile", str(OUT / "service_throughput.profile.html"), argv[0]]  # fmt: skip
-    log = (base / "users-service.log").open("wb")
-    process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    sys.exit(f"users-service not ready:\n{(base / 'users-service.log').read_text()}")
+    profiler = ("-m", "pyinstrument", "--renderer", "text", "--show-all",
+                "--outfile", str(OUT / "service_throughput.profile.txt"))  # fmt: skip
+    prefix = (sys.executable, *profiler) if profile else ()
+    return start_service(base / "users-service.log", postgres, etcd, prefix=prefix,
+                         MAINTENANCE_KEY="/maintenance/users-service-bench", LOG_FORMAT="json")  # fmt: skip
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -133,7 +114,7 @@ def main() -> None:
     base.chmod(0o711)  # the unprivileged PostgreSQL user must traverse it when run as root
     try:
         with PostgresServer(base / "postgres") as postgres, EtcdServer(base / "etcd", name="bench") as etcd:
-            service, url = start_service(base, postgres, etcd, profile=False)
+            service, url = start(base, postgres, etcd, profile=False)
             try:
                 created = httpx.post(f"{url}/users", json={"name": "Bench", "email": "bench@example.com"})
                 user = int(created.json()["id"])
@@ -150,7 +131,7 @@ def main() -> None:
             finally:
                 stop(service)
             if args.profile:
-                service, url = start_service(base, postgres, etcd, profile=True)
+                service, url = start(base, postgres, etcd, profile=True)
                 try:
                     service_round(bombardier, f"{url}/users/{user}", args.connections, args.seconds)
                 finally:

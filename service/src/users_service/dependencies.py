@@ -14,13 +14,16 @@ if TYPE_CHECKING:
 __all__ = ["Repository", "RuntimeDep"]
 
 
-def _runtime(request: Request) -> ServiceRuntime:
+# ``async def``, though they never await: FastAPI runs a plain ``def`` dependency in its thread pool, a
+# thread hop per request that cost a third of the service's throughput (bench/service_throughput.py).
+async def _runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 
 
-def _repository(request: Request) -> UserRepository:
-    return _runtime(request).users
+async def _repository(request: Request) -> UserRepository:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime.users
 
 
 Repository = Annotated[UserRepository, Depends(_repository)]
