@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -67,3 +68,33 @@ def start_service(
             time.sleep(0.1)
     process.kill()
     sys.exit(f"users-service not ready:\n{log.read_text()}")
+
+
+def rss_mib(pid: int) -> float:
+    """The resident set of process ``pid`` now, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class PeakRss:
+    """``with PeakRss(pid) as peak:`` samples ``pid``'s resident set every 0.2 s; ``peak.mib`` is the most."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.mib = rss_mib(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.mib = max(self.mib, rss_mib(self.pid))

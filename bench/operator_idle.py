@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _kit import prepare_operator, script
+from _kit import prepare_operator, rss_mib, script
 from kubemaint_devstack.controlplane import ControlPlane
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.process import ManagedProcess, free_port
@@ -125,13 +125,6 @@ def log_lines(log: Path, offset: int) -> list[str]:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def describe(counts: Counter[str]) -> str:

@@ -11,7 +11,8 @@ machine is shared and noisy):
   service's own query (``SELECT id, name, email, created_at, updated_at FROM users WHERE id = $1``) for
   the same time; queries/s.
 
-Prints the medians and spreads and their ratio (target: at least 0.4), and writes
+Prints the medians and spreads and their ratio (target: at least 0.4), the service's resident set idle and
+at its peak under load (the footprint behind the chart's requests and limits), and writes
 ``bench/out/service_throughput.json``. ``--profile`` also runs pyinstrument in the service for one round
 and saves its report (text) beside the JSON.
 
@@ -30,7 +31,7 @@ import tempfile
 from pathlib import Path
 
 import httpx
-from _kit import start_service
+from _kit import PeakRss, rss_mib, start_service
 from _out import OUT, spread, write
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.postgres import PostgresServer
@@ -121,13 +122,15 @@ def main() -> None:
                 target = f"{url}/users/{user}"
                 dsn = postgres.dsn
                 service_round(bombardier, target, args.connections, 2)  # warm-up
+                idle_rss = rss_mib(service.pid)
                 services, baselines = [], []
-                for number in range(1, args.rounds + 1):
-                    services.append(service_round(bombardier, target, args.connections, args.seconds))
-                    baselines.append(baseline_round(dsn, args.connections, args.seconds, user))
-                    print(f"round {number}: service {services[-1]['rps']:8.0f} req/s  "
-                          f"(p50 {services[-1]['p50_ms']:.1f} ms, p99 {services[-1]['p99_ms']:.1f} ms)  "
-                          f"baseline {baselines[-1]:8.0f} queries/s")  # fmt: skip
+                with PeakRss(service.pid) as peak:
+                    for number in range(1, args.rounds + 1):
+                        services.append(service_round(bombardier, target, args.connections, args.seconds))
+                        baselines.append(baseline_round(dsn, args.connections, args.seconds, user))
+                        print(f"round {number}: service {services[-1]['rps']:8.0f} req/s  "
+                              f"(p50 {services[-1]['p50_ms']:.1f} ms, p99 {services[-1]['p99_ms']:.1f} ms)  "
+                              f"baseline {baselines[-1]:8.0f} queries/s")  # fmt: skip
             finally:
                 stop(service)
             if args.profile:
@@ -146,11 +149,14 @@ def main() -> None:
         "service_p99_ms": spread([s["p99_ms"] for s in services]),
         "baseline_qps": spread(baselines),
         "ratio": spread(ratios), "target_ratio": 0.4,
+        "service_rss_mib": {"idle": idle_rss, "peak_under_load": peak.mib},
     }  # fmt: skip
     ratio = figures["ratio"]
     print(f"service {figures['service_rps']['median']:.0f} req/s, bare asyncpg "
           f"{figures['baseline_qps']['median']:.0f} queries/s: ratio {ratio['median']:.2f} "
           f"(p10 {ratio['p10']:.2f}, p90 {ratio['p90']:.2f}; target >= 0.4)")  # fmt: skip
+    print(f"service RSS: {idle_rss:.0f} MiB idle, {peak.mib:.0f} MiB at most under load "
+          f"(the chart requests 128 Mi and limits 256 Mi)")  # fmt: skip
     write("service_throughput", figures)
 
 
