@@ -3,18 +3,23 @@ skips it)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
+from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 from kubemaint_devstack.controlplane import ControlPlane
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.postgres import PostgresServer
-from kubemaint_devstack.process import free_port
+from kubemaint_devstack.process import ManagedProcess, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -98,3 +103,63 @@ class PeakRss:
     def _sample(self) -> None:
         while not self._stop.wait(0.2):
             self.mib = max(self.mib, rss_mib(self.pid))
+
+
+OPERATOR_USER = "system:serviceaccount:kubemaint-system:kubemaint-operator"
+_METRIC = re.compile(r"^(grpc_server_handled_total|grpc_server_msg_received_total)\{([^}]*)\} ([0-9.e+]+)$")
+
+
+def etcd_requests(etcd: EtcdServer) -> Counter[str]:
+    """etcd's gRPC counters: unary calls handled, and messages received on streams, by service/method."""
+    with urllib.request.urlopen(f"{etcd.endpoint}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    counts: Counter[str] = Counter()
+    for line in text.splitlines():
+        match = _METRIC.match(line)
+        if match is None:
+            continue
+        labels = dict(part.split("=", 1) for part in match.group(2).split(","))
+        method = labels.get("grpc_method", "").strip('"')
+        kind = "unary" if match.group(1) == "grpc_server_handled_total" else "stream message"
+        if (kind == "unary") != (labels.get("grpc_type", "").strip('"') == "unary"):
+            continue  # a stream's end, or a unary call's one message (already counted as handled)
+        counts[f"{kind} {method}"] += int(float(match.group(3)))
+    return counts
+
+
+def api_requests(audit: Path, since: datetime, until: datetime) -> Counter[str]:
+    """The operator's requests received in [since, until), by verb and resource (one per audit ID)."""
+    seen: dict[str, str] = {}
+    for line in audit.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("user", {}).get("username") != OPERATOR_USER:
+            continue
+        received = datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00"))
+        if since <= received < until:
+            ref = event.get("objectRef", {})
+            resource = ref.get("resource", "") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+            seen[event["auditID"]] = f"{event['verb']} {resource or event.get('requestURI', '')}"
+    return Counter(seen.values())
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def describe(counts: Counter[str]) -> str:
+    return ", ".join(f"{name}: {n}" for name, n in sorted(counts.items()) if n) or "none"
+
+
+def operator_process(kubeconfig: Path, etcd: EtcdServer, log: Path, resync: str | None) -> ManagedProcess:
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "ETCD_ENDPOINTS": etcd.endpoint,
+        "LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
+        "LOG_LEVEL": "INFO",
+        "LOG_FORMAT": "json",
+    }
+    if resync is not None:
+        env["RESYNC_SECONDS"] = resync
+    return ManagedProcess("kubemaint-operator", [script("kubemaint-operator")], log, env=env)

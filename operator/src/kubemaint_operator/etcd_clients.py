@@ -82,6 +82,7 @@ class EtcdClients:
         self._open: dict[EtcdConfig, tuple[Etcd3Client, StateStore]] = {}
         self._configs: dict[_CacheKey, EtcdConfig] = {}
         self._locks: dict[_CacheKey, asyncio.Lock] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
 
     def _lock(self, target: EtcdTarget) -> asyncio.Lock:
         """One lock per etcd and Secret: a slow Secret read or etcd login holds up only the objects that
@@ -123,13 +124,28 @@ class EtcdClients:
                 return
             del self._open[settings]
             self._configs.pop(cache_key, None)
-        await _close_quietly(opened[0])
+        # Other objects' calls may still be in flight on it: closing the channel now would cancel them, and
+        # grpc.aio reports that as CancelledError, which stops a daemon for good (seen with 100 objects).
+        # New calls get a new client at once; this one closes once every call on it has met its deadline.
+        retire = asyncio.create_task(self._close_later(opened[0], 2 * settings.timeout + 1))
+        self._retiring.add(retire)
+        retire.add_done_callback(self._retiring.discard)
 
     async def close(self) -> None:
         clients = [client for client, _ in self._open.values()]
         self._open.clear()
         self._configs.clear()
+        for task in list(self._retiring):
+            task.cancel()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
         for client in clients:
+            await _close_quietly(client)
+
+    @staticmethod
+    async def _close_later(client: Etcd3Client, seconds: float) -> None:
+        try:
+            await asyncio.sleep(seconds)
+        finally:
             await _close_quietly(client)
 
     async def _config(self, target: EtcdTarget) -> EtcdConfig:

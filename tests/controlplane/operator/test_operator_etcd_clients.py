@@ -84,3 +84,22 @@ async def test_discard_drops_only_the_client_that_failed(
         assert await fresh.put_state(unique_key, ON) > 0, "the fresh client was not closed"
     finally:
         await clients.close()
+
+
+async def test_a_discarded_client_serves_the_calls_already_made_on_it(
+    etcd: EtcdServer, kube_client: KubeClient, tmp_path: Path, unique_key: str
+) -> None:
+    """Several daemons share one client. When one discards it after a failure, the others' calls on it must
+    not be cut: closing its channel at once made grpc.aio raise CancelledError in them, which ended their
+    daemons for good (100 Maintenances, bench/operator_scale.py). It closes once their deadlines passed."""
+    clients = EtcdClients(EtcdConfig.from_endpoints(etcd.endpoint, timeout=2.0), kube_client, tmp_path)
+    target = EtcdTarget(endpoints=(), key=unique_key)
+    try:
+        shared = await clients.writer(target)
+        await shared.put_state(unique_key, ON)
+        await clients.discard(target, shared)
+        raw, _ = await asyncio.wait_for(shared.get_raw(unique_key), 10)  # another daemon's call, just after
+        assert raw is not None
+        assert await clients.writer(target) is not shared, "new calls get a new client"
+    finally:
+        await clients.close()

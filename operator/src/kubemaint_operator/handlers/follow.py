@@ -57,6 +57,16 @@ async def follow(
             wake.clear()
             try:
                 outcome = await reconcile_object(runtime, body, indexes, published, reason=reason)
+            except asyncio.CancelledError as exc:
+                current = asyncio.current_task()
+                if stopped or current is None or current.cancelling():
+                    raise  # kopf stops this daemon
+                # A CancelledError from inside a call (a gRPC channel closed under it) is a failure like
+                # any other: retried, never the end of this object's daemon.
+                logger.warning(
+                    "reconcile failed, retrying in %.0f s: %s", retry, describe_error(exc) or "cancelled"
+                )
+                outcome = Outcome(status=published, retry=True)
             except Exception as exc:  # an API refusal or timeout: the status stays as published
                 logger.warning("reconcile failed, retrying in %.0f s: %s", retry, describe_error(exc))
                 outcome = Outcome(status=published, retry=True)
