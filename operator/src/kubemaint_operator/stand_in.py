@@ -70,9 +70,13 @@ def service_pods(service: Mapping[str, Any], pods: Iterable[PodView]) -> list[Po
     """The pods (of those that carry the gate) that the Service selects; none for a Service without a
     selector (its endpoints are made by hand, and no gate takes them out)."""
     selector: Mapping[str, str] = (service.get("spec") or {}).get("selector") or {}
-    if not selector:
-        return []
-    return [pod for pod in pods if all(dict(pod.labels).get(k) == v for k, v in selector.items())]
+    return [pod for pod in pods if _selects(selector, pod)]
+
+
+def _selects(selector: Mapping[str, str], pod: PodView) -> bool:
+    """A Service's selector (a plain label map) picks ``pod``; an empty one picks nothing."""
+    labels = dict(pod.labels)
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
 def every_pod_gated(pods: Sequence[PodView]) -> bool:
@@ -213,7 +217,9 @@ class StandIns:
                         ended = current.ended or time.monotonic()
                         if time.monotonic() - ended < LINGER_SECONDS:
                             if current.ended is None:
-                                self._tasks.add(asyncio.create_task(self._expire(where, ended)))
+                                expiry = asyncio.create_task(self._expire(where, ended))
+                                self._tasks.add(expiry)
+                                expiry.add_done_callback(self._tasks.discard)
                             errors.append(
                                 await self._publish(where, service, key, value, list(owners), ended=ended)
                             )
@@ -234,11 +240,9 @@ class StandIns:
         """A gated pod is Ready: remove the lingering stand-ins of the Services that select it."""
         async with self._lock:
             for where, item in list(self._published.items()):
-                if where[0] == pod.namespace and item.ended is not None and item.selector:
-                    labels = dict(pod.labels)
-                    if all(labels.get(k) == v for k, v in item.selector.items()):
-                        log.debug("stand-in of %s/%s: pod %s is Ready", *where, pod.name)
-                        await self._remove_quietly(where)
+                if where[0] == pod.namespace and item.ended is not None and _selects(item.selector, pod):
+                    log.debug("stand-in of %s/%s: pod %s is Ready", *where, pod.name)
+                    await self._remove_quietly(where)
 
     async def _expire(self, where: tuple[str, str], ended: float) -> None:
         await asyncio.sleep(LINGER_SECONDS)
@@ -254,9 +258,10 @@ class StandIns:
             log.warning("cannot remove the stand-in of Service %s/%s: %s", *where, describe_error(exc))
 
     async def close(self) -> None:
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def sweep(self) -> int:
         """At start-up: delete every stand-in none of whose owners exists any more (the garbage collector
@@ -310,8 +315,6 @@ class StandIns:
         *,
         ended: float | None,
     ) -> str | None:
-        if not self.responder_service:
-            return None
         responder = await self.kube.list_endpoint_slices(
             self.responder_namespace, f"{SERVICE_NAME}={self.responder_service}"
         )

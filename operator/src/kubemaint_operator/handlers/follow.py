@@ -63,9 +63,7 @@ async def follow(
                     raise  # kopf stops this daemon
                 # A CancelledError from inside a call (a gRPC channel closed under it) is a failure like
                 # any other: retried, never the end of this object's daemon.
-                logger.warning(
-                    "reconcile failed, retrying in %.0f s: %s", retry, describe_error(exc) or "cancelled"
-                )
+                logger.warning("reconcile failed, retrying in %.0f s: %s", retry, describe_error(exc))
                 outcome = Outcome(status=published, retry=True)
             except Exception as exc:  # an API refusal or timeout: the status stays as published
                 logger.warning("reconcile failed, retrying in %.0f s: %s", retry, describe_error(exc))
