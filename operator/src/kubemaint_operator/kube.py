@@ -140,13 +140,10 @@ class KubeClient:
     async def list_endpoint_slices(self, namespace: str | None, label_selector: str) -> list[Json]:
         """EndpointSlices matching ``label_selector``, in ``namespace`` or (None) every namespace."""
         if namespace is None:
-            found = await self._discovery.list_endpoint_slice_for_all_namespaces(
-                label_selector=label_selector, _request_timeout=REQUEST_TIMEOUT
-            )
-        else:
-            found = await self._discovery.list_namespaced_endpoint_slice(
-                namespace, label_selector=label_selector, _request_timeout=REQUEST_TIMEOUT
-            )
+            return (await self.list_endpoint_slices_at(label_selector))[0]
+        found = await self._discovery.list_namespaced_endpoint_slice(
+            namespace, label_selector=label_selector, _request_timeout=REQUEST_TIMEOUT
+        )
         return list(self._plain(found).get("items") or [])
 
     async def list_endpoint_slices_at(self, label_selector: str) -> tuple[list[Json], str]:
