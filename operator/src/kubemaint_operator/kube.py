@@ -16,10 +16,11 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kubemaint.client import describe_error
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-__all__ = ["GROUP", "PLURAL", "REQUEST_TIMEOUT", "VERSION", "KubeClient", "SecretData"]
+__all__ = ["GROUP", "PLURAL", "REQUEST_TIMEOUT", "VERSION", "KubeClient", "SecretData", "describe_api_error"]
 
 Json = dict[str, Any]
 
@@ -32,6 +33,16 @@ COMPONENT = "kubemaint-operator"
 REQUEST_TIMEOUT = 10.0
 """Seconds any one API call may take (kubernetes_asyncio's own default is 300 s). Calls run under an
 object's lock, so a hung call must fail soon and be retried rather than stall that object for minutes."""
+
+
+def describe_api_error(exc: BaseException) -> str:
+    """One line for a failed API call: the status and reason, or that it timed out (never the headers
+    and body an ApiException carries)."""
+    if isinstance(exc, ApiException):
+        return f"the API server answered {exc.status} {exc.reason}"
+    if isinstance(exc, TimeoutError):
+        return "the API server did not answer in time"
+    return describe_error(exc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from kubemaint.store import StateStore
 
 from kubemaint_operator.etcd_clients import SecretError
 from kubemaint_operator.events import transition_events
-from kubemaint_operator.gates import PodView, apply_gates
+from kubemaint_operator.gates import PodView
 from kubemaint_operator.labels import matches, selector_of
 from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.notifications import NOTIFIED, cloud_event
@@ -113,7 +113,7 @@ async def reconcile_object(
         target = runtime.target_of(obj)
         key = await sync_target(runtime, target, indexes.sharing_key(target.identity, obj))
         pods = indexes.pods_of(obj.namespace)
-        serving, gate_error = await apply_gates(runtime.kube, pods, indexes.sharing_namespace(obj), utcnow())
+        serving, gate_error = await runtime.gates.apply(pods, indexes.sharing_namespace(obj), utcnow())
         stand_in_error = await _stand_in(runtime, obj, target, key, indexes, pods, serving)
         selector = selector_of(obj.spec)
         selected = [pod.name for pod in pods if matches(selector, dict(pod.labels))]
@@ -154,7 +154,7 @@ async def release_object(runtime: OperatorRuntime, body: Mapping[str, Any], inde
         elif key.error is not None:
             raise kopf.TemporaryError(f"cannot end the maintenance in etcd yet: {key.error}", delay=2)
         pods = indexes.pods_of(obj.namespace)
-        serving, gate_error = await apply_gates(runtime.kube, pods, indexes.sharing_namespace(obj), utcnow())
+        serving, gate_error = await runtime.gates.apply(pods, indexes.sharing_namespace(obj), utcnow())
         if gate_error is not None:
             raise kopf.TemporaryError(f"cannot restore the pods' readiness yet: {gate_error}", delay=2)
         # Not worth holding the object for: its owner reference lets the garbage collector remove it.

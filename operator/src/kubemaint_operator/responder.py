@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from kubemaint.client import describe_error
 from kubemaint.page import DEFAULT_PAGE
 from kubemaint.responder import MaintenanceResponder
 from kubemaint.settings import ConfigurationError, EnvironmentSettings, read_page_file
 from kubemaint.state import MaintenanceState, StateParseError, parse
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from kubemaint_operator.kube import KubeClient
+from kubemaint_operator.kube import KubeClient, describe_api_error
 from kubemaint_operator.settings import configure_logging, parse_port_range
 from kubemaint_operator.stand_in import SELECTOR, VALUE_ANNOTATION
 
@@ -150,7 +149,7 @@ async def follow_slices(kube: KubeClient, routes: Routes) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("cannot follow the stand-in EndpointSlices (retrying): %s", describe_error(exc))
+            log.warning("cannot follow the stand-in EndpointSlices (retrying): %s", describe_api_error(exc))
             await asyncio.sleep(RETRY_SECONDS)
 
 

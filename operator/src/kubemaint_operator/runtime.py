@@ -10,6 +10,7 @@ import kopf
 from kubemaint.client import Endpoint, parse_endpoints
 
 from kubemaint_operator.etcd_clients import EtcdClients
+from kubemaint_operator.gates import GateWriter
 from kubemaint_operator.key_watches import KeyWatches
 from kubemaint_operator.kube import KubeClient
 from kubemaint_operator.model import MaintenanceObject
@@ -25,12 +26,13 @@ __all__ = ["OperatorRuntime", "runtime_of"]
 
 @dataclass
 class OperatorRuntime:
-    """Clients, settings, locks, the key watches and the daemons' wake-ups."""
+    """Clients, settings, locks, the pods' gate writer, the key watches and the daemons' wake-ups."""
 
     settings: OperatorSettings
     kube: KubeClient
     etcd: EtcdClients
     wakeups: Wakeups = field(default_factory=Wakeups)
+    gates: GateWriter = field(init=False)
     watches: KeyWatches = field(init=False)
     _target_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _object_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
@@ -44,6 +46,7 @@ class OperatorRuntime:
 
     def __post_init__(self) -> None:
         self.own_endpoints = parse_endpoints(self.settings.etcd_endpoints)
+        self.gates = GateWriter(self.kube)
         self.watches = KeyWatches(self.wakeups.wake_target, watchdog_interval=self.settings.resync_seconds)
 
     def target_of(self, obj: MaintenanceObject) -> EtcdTarget:

@@ -29,10 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubemaint.client import describe_error
-
 from kubemaint_operator.gates import PodView
-from kubemaint_operator.kube import GROUP, VERSION, Json, KubeClient
+from kubemaint_operator.kube import GROUP, VERSION, Json, KubeClient, describe_api_error
 from kubemaint_operator.model import MaintenanceObject
 
 __all__ = [
@@ -228,7 +226,7 @@ class StandIns:
                     await self._remove(where)
                 return next((error for error in errors if error), None)
         except Exception as exc:
-            return f"stand-ins of {key} in {namespace}: {describe_error(exc)}"
+            return f"stand-ins of {key} in {namespace}: {describe_api_error(exc)}"
 
     def lingers_in(self, namespace: str) -> bool:
         """Whether a stand-in of ``namespace`` waits for a replica to be Ready again."""
@@ -255,7 +253,7 @@ class StandIns:
         try:
             await self._remove(where)
         except Exception as exc:  # the next sync or start-up sweep removes it
-            log.warning("cannot remove the stand-in of Service %s/%s: %s", *where, describe_error(exc))
+            log.warning("cannot remove the stand-in of Service %s/%s: %s", *where, describe_api_error(exc))
 
     async def close(self) -> None:
         tasks = list(self._tasks)

@@ -25,10 +25,9 @@ from datetime import timedelta
 from typing import Any
 
 import kopf
-from kubemaint.client import describe_error
 
 from kubemaint_operator.handlers.indexes import readable
-from kubemaint_operator.kube import GROUP, PLURAL, VERSION
+from kubemaint_operator.kube import GROUP, PLURAL, VERSION, describe_api_error
 from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.participants import Indexes
 from kubemaint_operator.reconcile import Outcome, reconcile_object, utcnow
@@ -63,10 +62,10 @@ async def follow(
                     raise  # kopf stops this daemon
                 # A CancelledError from inside a call (a gRPC channel closed under it) is a failure like
                 # any other: retried, never the end of this object's daemon.
-                logger.warning("reconcile failed, retrying in %.0f s: %s", retry, describe_error(exc))
+                logger.warning("reconcile failed, retrying in %.0f s: %s", retry, describe_api_error(exc))
                 outcome = Outcome(status=published, retry=True)
             except Exception as exc:  # an API refusal or timeout: the status stays as published
-                logger.warning("reconcile failed, retrying in %.0f s: %s", retry, describe_error(exc))
+                logger.warning("reconcile failed, retrying in %.0f s: %s", retry, describe_api_error(exc))
                 outcome = Outcome(status=published, retry=True)
             published = outcome.status
             delay = runtime.settings.resync_seconds

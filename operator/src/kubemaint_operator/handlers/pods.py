@@ -14,7 +14,7 @@ from typing import Any
 
 import kopf
 
-from kubemaint_operator.gates import PodView, apply_gates
+from kubemaint_operator.gates import PodView
 from kubemaint_operator.handlers.indexes import pod_has_gate
 from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.participants import BY_NAMESPACE
@@ -44,11 +44,13 @@ async def keep_gate(
     runtime = runtime_of(memo)
     pod = PodView.from_body(body)
     if type == "DELETED" or body.metadata.get("deletionTimestamp"):
+        if type == "DELETED":
+            runtime.gates.forget(pod)
         runtime.wakeups.wake_namespace(pod.namespace)  # status.pods of its Maintenances
         return
     delay = FIRST_RETRY_SECONDS
     while True:
-        serving, error = await apply_gates(runtime.kube, [pod], maintenances.get(pod.namespace, ()), utcnow())
+        serving, error = await runtime.gates.apply([pod], maintenances.get(pod.namespace, ()), utcnow())
         if error is None:
             if type == "ADDED" or serving.get(pod.name, pod.serving) != pod.serving:
                 runtime.wakeups.wake_namespace(pod.namespace)

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import kopf
-from kubemaint.client import describe_error
 
 from kubemaint_operator.etcd_clients import EtcdClients
-from kubemaint_operator.kube import COMPONENT, GROUP, KubeClient
+from kubemaint_operator.kube import COMPONENT, GROUP, KubeClient, describe_api_error
 from kubemaint_operator.notifications import Notifier
 from kubemaint_operator.peering_check import PeeringWatch, missing_message
 from kubemaint_operator.runtime import OperatorRuntime, runtime_of
@@ -61,7 +60,7 @@ async def start(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logger,
         try:
             await runtime.stand_ins.sweep()
         except Exception as exc:  # the garbage collector still removes a stand-in whose owners are gone
-            logger.warning("cannot sweep the stand-in EndpointSlices: %s", describe_error(exc))
+            logger.warning("cannot sweep the stand-in EndpointSlices: %s", describe_api_error(exc))
     memo.runtime = runtime
     logger.info(
         "kubemaint operator started: etcd %s, prefix %s, %s",
