@@ -5,6 +5,11 @@ KUBEMAINT_CACHE ?= $(shell scripts/cache-dir.sh)
 export KUBEMAINT_CACHE
 export PATH := $(KUBEMAINT_CACHE)/bin:$(HOME)/.local/bin:$(PATH)
 
+CHAOS_DRILLS := tests/integration/service/test_service_drills.py tests/integration/service/test_service_etcd_loss.py \
+  tests/integration/library/test_library_source.py tests/integration/service/test_openapi_fuzz.py \
+  tests/controlplane/operator/test_operator_drills.py tests/controlplane/operator/test_operator_resilience.py \
+  tests/controlplane/operator/test_operator_rbac.py tests/controlplane/operator/test_operator_security.py
+
 .PHONY: help
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,6 +25,10 @@ tools: ## Build the pinned Go tools (etcd, helm, kube-apiserver, kube-controller
 .PHONY: test
 test: ## The whole test suite (what CI runs): installs, lints, type-checks, checks layering, runs every tier
 	scripts/test.sh
+
+.PHONY: chaos
+chaos: ## Every fault drill: the short ones of make test and the long ones marked chaos (etcd frozen 30 s, the operator killed 20 times)
+	scripts/bootstrap.sh etcd k8s && uv run --frozen pytest -m '' -s $(CHAOS_DRILLS)
 
 .PHONY: lint
 lint: ## The static checks of make test, no pytest: ruff, mypy (strict), layering, CRD copies, chart scan

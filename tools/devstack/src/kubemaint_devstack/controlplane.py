@@ -272,6 +272,12 @@ class ControlPlane(Server):
             self.stop()
             raise
 
+    def restart_apiserver(self) -> None:
+        """Stop kube-apiserver and start it again on the same port (a drill: its clients must reconnect)."""
+        self.apiserver.stop()
+        self.apiserver.start()
+        self.apiserver.wait_until(self._ready, self.start_timeout, "ready (/readyz) again")
+
     def stop(self) -> None:
         """Stop the scheduler, the controller-manager, the apiserver, then etcd (SIGTERM, then SIGKILL)."""
         if self.scheduler is not None:
