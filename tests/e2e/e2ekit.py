@@ -44,19 +44,28 @@ if mode == "once":
     sys.exit(0)
 done = threading.Event()
 threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
-counts, errors = {}, []
-while not done.is_set():
-    got = once()
-    if got["status"] == 503 and got.get("retry_after"):
-        key = "503+retry-after"
-    elif got["status"] is not None and 200 <= got["status"] < 300:
-        key = "2xx"
-    else:
-        key = "other"
-        errors.append(got)
-    counts[key] = counts.get(key, 0) + 1
-    time.sleep(float(sys.argv[3]))
-print(json.dumps({"counts": counts, "errors": errors[:20]}))
+counts, errors, lock = {}, [], threading.Lock()
+def loop():
+    while not done.is_set():
+        got = once()
+        if got["status"] == 503 and got.get("retry_after"):
+            key = "503+retry-after"
+        elif got["status"] is not None and 200 <= got["status"] < 300:
+            key = "2xx"
+        else:
+            key = "other"
+        with lock:
+            counts[key] = counts.get(key, 0) + 1
+            if key == "other":
+                errors.append(got)
+        time.sleep(float(sys.argv[3]))
+started = time.monotonic()
+workers = [threading.Thread(target=loop) for _ in range(int(sys.argv[4]))]
+for worker in workers:
+    worker.start()
+for worker in workers:
+    worker.join()
+print(json.dumps({"counts": counts, "errors": errors[:20], "seconds": time.monotonic() - started}))
 """
 
 
@@ -199,12 +208,13 @@ class Stack:
         return Answer(**json.loads(out.strip().splitlines()[-1]))
 
     @contextlib.contextmanager
-    def client_loop(self, path: str, pause: float = 0.05) -> Iterator[dict[str, Any]]:
-        """GETs through the ClusterIP from the client pod for as long as the block runs; the dict it yields
-        is filled with ``counts`` (2xx, 503+retry-after, other) and the first ``errors`` at the end."""
+    def client_loop(self, path: str, pause: float = 0.05, workers: int = 1) -> Iterator[dict[str, Any]]:
+        """GETs through the ClusterIP from the client pod (``workers`` threads, each pausing ``pause`` s
+        between requests) for as long as the block runs; the dict it yields is filled with ``counts``
+        (2xx, 503+retry-after, other), the first ``errors`` and the loop's ``seconds`` at the end."""
         loop = subprocess.Popen(
             self.kubectl_argv("exec", "-i", CLIENT, "--", "python", "-c", _CLIENT_SCRIPT,
-                              self.cluster_url(path), "loop", str(pause)),
+                              self.cluster_url(path), "loop", str(pause), str(workers)),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         result: dict[str, Any] = {}

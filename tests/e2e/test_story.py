@@ -121,6 +121,37 @@ def test_with_the_gate_the_pods_leave_the_service_and_come_back(stack: Stack) ->
     assert stack.from_cluster("/users").status == 200
 
 
+FLIPS = 20
+
+
+def test_twenty_flips_under_load_through_the_cluster_ip_lose_no_request(stack: Stack) -> None:
+    """Issue 11's transitions under load: GETs through the ClusterIP (kube-proxy) from a pod, while a
+    Maintenance is applied and deleted 20 times, gated and not by turns. Every answer is a 2xx or the
+    intended 503 with Retry-After: no other status, no reset, no request cut or left hanging."""
+    flips: list[float] = []
+    with stack.client_loop("/users", pause=0, workers=8) as outcome:
+        time.sleep(2)
+        for n in range(FLIPS):
+            gate = n % 2 == 1
+            started = time.monotonic()
+            stack.apply_maintenance(f"flip-{n}", gate=gate, retry_after=5)
+            stack.kubectl("wait", "--for=condition=Drained", f"maint/flip-{n}", "--timeout=90s")
+            if gate:
+                seconds_until("the stand-in in place",
+                              lambda: stack.ready_endpoints("kubemaint.io") != [])  # fmt: skip
+            stack.kubectl("delete", f"maint/flip-{n}", "--timeout=60s")
+            stack.wait_all_ready()
+            flips.append(time.monotonic() - started)
+        time.sleep(2)
+    counts, seconds = outcome["counts"], outcome["seconds"]
+    total = sum(counts.values())
+    print(f"{FLIPS} flips in {sum(flips):.0f} s (median {sorted(flips)[FLIPS // 2]:.1f} s each) under "
+          f"{total / seconds:.0f} requests/s through the ClusterIP: {counts}")  # fmt: skip
+    assert counts.get("other", 0) == 0, outcome["errors"]
+    assert counts.get("2xx", 0) > 0
+    assert counts.get("503+retry-after", 0) > 0
+
+
 def test_a_pod_replaced_during_a_maintenance_is_gated_before_it_is_ever_ready(stack: Stack) -> None:
     stack.apply_maintenance("replaced", gate=True)
     seconds_until("every pod gated", lambda: all(conditions(p)["Ready"] == "False" for p in stack.pods()))
