@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import statistics
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,3 +47,51 @@ def write(name: str, figures: dict[str, Any]) -> Path:
     path.write_text(json.dumps(document, indent=2) + "\n")
     print(f"figures: {path.relative_to(OUT.parent.parent)}")
     return path
+
+
+def save_plot(figure: Any, name: str) -> Path:
+    """``bench/out/<name>.png`` from a matplotlib figure."""
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"{name}.png"
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    print(f"plot: {path.relative_to(OUT.parent.parent)}")
+    return path
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot, drawing to files only."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def bars(name: str, title: str, unit: str, values: Mapping[str, float]) -> Path:
+    """A horizontal bar per figure, each labelled with its value: a figure beside its baseline."""
+    figure, axis = pyplot().subplots(figsize=(8, 0.45 * len(values) + 1.4))
+    labels = list(values)
+    axis.barh(labels, [values[label] for label in labels], color="tab:blue")
+    axis.invert_yaxis()
+    for row, label in enumerate(labels):
+        axis.text(values[label], row, f" {values[label]:.3g}", va="center", fontsize=8)
+    axis.set_xlabel(unit)
+    axis.set_title(title)
+    axis.grid(axis="x", alpha=0.3)
+    return save_plot(figure, name)
+
+
+def distributions(name: str, title: str, series: Mapping[str, list[float]], unit: str = "ms") -> Path:
+    """Cumulative distributions of ``series`` (one step line each, log time axis)."""
+    figure, axis = pyplot().subplots(figsize=(9, 5))
+    for label, values in series.items():
+        ordered = sorted(values)
+        axis.step(ordered, [(i + 1) / len(ordered) for i in range(len(ordered))], where="post", label=label)
+    axis.set_xscale("log")
+    axis.set_xlabel(unit)
+    axis.set_ylabel("fraction")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower right", fontsize=8)
+    return save_plot(figure, name)

@@ -42,7 +42,7 @@ import httpx
 import kubernetes_asyncio.client
 import kubernetes_asyncio.config
 from _kit import prepare_operator, script, service_env
-from _out import OUT, percentile, write
+from _out import distributions, percentile, write
 from kubemaint.client import EtcdConfig
 from kubemaint.store import StateStore
 from kubemaint_devstack.controlplane import ControlPlane
@@ -290,25 +290,15 @@ def report(rows: dict[str, list[float]]) -> dict[str, Any]:
 
 
 def plot(rows: dict[str, list[float]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(9, 5))
-    for name in ("baseline: ConfigMap write -> watch", "create -> key on", "create -> first 503",
-                 "create -> pods gated", "create -> Drained", "kubectl apply -> first 503"):  # fmt: skip
-        values = sorted(v * 1000 for v in rows[name])
-        axis.step(values, [(i + 1) / len(values) for i in range(len(values))], where="post", label=name)
-    axis.set_xscale("log")
-    axis.set_xlabel("ms after the request was sent")
-    axis.set_ylabel("fraction of rounds")
-    axis.set_title("Maintenance apply latency on a local control plane")
-    axis.grid(alpha=0.3)
-    axis.legend(loc="lower right", fontsize=8)
-    OUT.mkdir(exist_ok=True)
-    figure.savefig(OUT / "apply_latency.png", dpi=110, bbox_inches="tight")
-    print(f"plot: {(OUT / 'apply_latency.png').relative_to(OUT.parent.parent)}")
+    shown = ("baseline: ConfigMap write -> watch", "create -> key on", "create -> first 503",
+             "create -> pods gated", "create -> Drained", "kubectl apply -> first 503")  # fmt: skip
+    series = {name: [v * 1000 for v in rows[name]] for name in shown}
+    distributions(
+        "apply_latency",
+        "Maintenance apply latency on a local control plane",
+        series,
+        "ms after the request was sent",
+    )
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _out import distributions, write
 from kubemaint.client import EtcdConfig
 from kubemaint.manager import Manager, ManagerConfig
 from kubemaint.state import MaintenanceState
@@ -48,6 +49,12 @@ async def run(endpoints: str, flips: int) -> None:
     print(f"{flips} flips of {key}: put sent -> Manager.state flipped")
     p50 = statistics.median(ordered)
     print(f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, max {ordered[-1] * 1000:.2f} ms")
+    write("manager_flip", {"flips": flips, "p50_ms": p50 * 1000, "p99_ms": p99 * 1000,
+                           "max_ms": ordered[-1] * 1000})  # fmt: skip
+
+    distributions(
+        "manager_flip", "etcd put -> Manager.state flipped", {"put -> state": [v * 1000 for v in ordered]}
+    )
 
 
 def main() -> None:

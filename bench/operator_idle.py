@@ -40,6 +40,7 @@ from _kit import (
     prepare_operator,
     rss_mib,
 )
+from _out import bars, write
 from kubemaint_devstack.controlplane import ControlPlane
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.process import ManagedProcess
@@ -102,7 +103,7 @@ def settle(cluster: ControlPlane, log: Path) -> None:
 
 
 def measure(cluster: ControlPlane, etcd: EtcdServer, audit: Path, kubeconfig: Path, run: int, window: float,
-            resync: str | None) -> ManagedProcess:  # fmt: skip
+            resync: str | None, results: dict[str, Any]) -> ManagedProcess:  # fmt: skip
     """Start the operator, settle, count one quiet window, print the figures; returns the running operator."""
     log = Path(audit.parent / f"operator-{run}.log")
     operator = operator_process(kubeconfig, etcd, log, resync)
@@ -142,7 +143,30 @@ def measure(cluster: ControlPlane, etcd: EtcdServer, audit: Path, kubeconfig: Pa
     if busy_api:
         ratio = (sum(quiet_api.values()) / window) / (busy_api / busy_seconds)
         print(f"quiet/busy API request rate: {ratio:.3f}")
+    results["default resync" if resync is None else f"RESYNC_SECONDS={resync}"] = {
+        "busy_seconds": busy_seconds,
+        "busy_api_requests": busy_api,
+        "busy_etcd_requests": busy_etcd,
+        "quiet_seconds": window,
+        "quiet_api_requests": dict(quiet_api),
+        "quiet_etcd_requests": dict(quiet_etcd),
+        "quiet_info_log_lines": len(loud),
+        "quiet_cpu_percent": cpu / window * 100,
+        "rss_mib": rss_mib(pid),
+    }
     return operator
+
+
+def plot(results: dict[str, Any], window: float) -> None:
+    """Requests per minute while settling and while quiet, per run."""
+    rates: dict[str, float] = {}
+    for name, figures in results.items():
+        for kind in ("api", "etcd"):
+            rates[f"{name}: settling, {kind}"] = (
+                figures[f"busy_{kind}_requests"] / figures["busy_seconds"] * 60
+            )
+            rates[f"{name}: quiet, {kind}"] = sum(figures[f"quiet_{kind}_requests"].values()) / window * 60
+    bars("operator_idle", "Operator requests per minute with 20 Maintenances", "per minute", rates)
 
 
 def main() -> None:
@@ -163,10 +187,13 @@ def main() -> None:
             total = sum(COUNTS.values())
             print(f"control plane {cluster.server}, etcd {etcd.endpoint}; {total} Maintenances ({kinds}); "
                   f"quiet windows of {args.window:.0f} s")  # fmt: skip
+            results: dict[str, Any] = {}
             for run, resync in enumerate(("3600", None)):
-                operator = measure(cluster, etcd, audit, kubeconfig, run, args.window, resync)
+                operator = measure(cluster, etcd, audit, kubeconfig, run, args.window, resync, results)
                 operator.stop()
                 operator = None
+            write("operator_idle", {"maintenances": total, **results})
+            plot(results, args.window)
     finally:
         if operator is not None:
             operator.kill()

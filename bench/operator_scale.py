@@ -40,7 +40,7 @@ from _kit import (
     operator_process,
     prepare_operator,
 )
-from _out import write
+from _out import bars, write
 from kubemaint_devstack.controlplane import ControlPlane
 from kubemaint_devstack.etcd import EtcdServer
 
@@ -212,6 +212,10 @@ def main() -> None:
     print(f"  idle API requests: {describe(Counter(results['idle']['api']))} (target: none)")
     write("operator_scale", {"services": args.services, "per_service": args.per_service,
                              "pods": pods_total, "target_converge_seconds": 10, **results})  # fmt: skip
+    bars("operator_scale", f"{count} Maintenances over {args.services} services, {pods_total} gated pods",
+         "seconds", {"kubectl apply alone (baseline)": converge["kubectl_apply_seconds"],
+                     "apply -> all Active, every pod gated": converge["seconds"],
+                     "delete -> every gate open": results["release"]["seconds"]})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import asyncpg
-from _out import OUT, spread, write
+from _out import pyplot, save_plot, spread, write
 from kubemaint.pgpool import PoolHandler
 from kubemaint.state import MaintenanceState
 
@@ -63,12 +63,7 @@ async def sample(
 
 
 def plot(timeline: list[Sample], marks: list[tuple[float, str]], max_size: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, connections_axis = plt.subplots(figsize=(10, 4.5))
+    figure, connections_axis = pyplot().subplots(figsize=(10, 4.5))
     times = [t for t, *_ in timeline]
     connections_axis.step(times, [c for _, c, _, _ in timeline], where="post", color="tab:blue")
     connections_axis.set_ylabel("server connections (pg_stat_activity)", color="tab:blue")
@@ -91,9 +86,7 @@ def plot(timeline: list[Sample], marks: list[tuple[float, str]], max_size: int) 
     connections_axis.set_title(
         f"Pool through maintenance flips (red: shrink, grey: restore); {failed} failed queries"
     )
-    OUT.mkdir(exist_ok=True)
-    figure.savefig(OUT / "pool_resize.png", dpi=110, bbox_inches="tight")
-    print(f"plot: {(OUT / 'pool_resize.png').relative_to(OUT.parent.parent)}")
+    save_plot(figure, "pool_resize")
 
 
 async def run(dsn: str, rounds: int, workers: int, max_size: int, maintenance_max: int) -> None:

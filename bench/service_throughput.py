@@ -32,7 +32,7 @@ from pathlib import Path
 
 import httpx
 from _kit import PeakRss, rss_mib, start_service
-from _out import OUT, spread, write
+from _out import OUT, bars, spread, write
 from kubemaint_devstack.etcd import EtcdServer
 from kubemaint_devstack.postgres import PostgresServer
 from kubemaint_devstack.tools import find_tool
@@ -158,6 +158,10 @@ def main() -> None:
     print(f"service RSS: {idle_rss:.0f} MiB idle, {peak.mib:.0f} MiB at most under load "
           f"(the chart requests 128 Mi and limits 256 Mi)")  # fmt: skip
     write("service_throughput", figures)
+    bars("service_throughput", f"GET /users/{{id}}, {args.connections} connections (medians)", "per second", {
+        "users-service (requests)": figures["service_rps"]["median"],
+        "bare asyncpg loop (queries)": figures["baseline_qps"]["median"],
+    })  # fmt: skip
 
 
 if __name__ == "__main__":
