@@ -8,7 +8,8 @@ export PATH := $(KUBEMAINT_CACHE)/bin:$(HOME)/.local/bin:$(PATH)
 CHAOS_DRILLS := tests/integration/service/test_service_drills.py tests/integration/service/test_service_etcd_loss.py \
   tests/integration/library/test_library_source.py tests/integration/service/test_openapi_fuzz.py \
   tests/controlplane/operator/test_operator_drills.py tests/controlplane/operator/test_operator_resilience.py \
-  tests/controlplane/operator/test_operator_rbac.py tests/controlplane/operator/test_operator_security.py
+  tests/controlplane/operator/test_operator_rbac.py tests/controlplane/operator/test_operator_security.py \
+  tests/controlplane/operator/test_operator_crd.py
 
 .PHONY: help
 help: ## List the targets
