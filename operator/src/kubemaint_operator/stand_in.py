@@ -13,6 +13,10 @@ Service points at the maintenance responder (:mod:`kubemaint.responder`), so cli
   key and its value (the text written to etcd) as annotations, which the responder serves; owner
   references to the Maintenance objects of that key in that namespace, so the garbage collector removes
   it if they go without the operator.
+- **Its end**: not when a pod's Ready turns True but once the Service's own slices (the EndpointSlice
+  controller's) list a ready endpoint. A pod Ready in its status is not yet an address kube-proxy
+  knows; removing the stand-in between the two leaves the Service with no endpoint, and kube-proxy
+  refuses connections to it. Its slices are listed every :data:`RETIRE_POLL_SECONDS` meanwhile.
 - **Ports** are given out lowest first from ``RESPONDER_PORTS``; the slices themselves record them, so
   nothing else holds state. No port left: no stand-in, and a warning in the log.
 - **Requests**: none while the key is off and nothing is published; while a stand-in may be needed, one
@@ -58,6 +62,8 @@ SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 """The label selector of every stand-in slice."""
 LINGER_SECONDS = 60.0
 """How long a stand-in outlives its maintenance at most, while no replica is Ready yet."""
+RETIRE_POLL_SECONDS = 0.2
+"""How often the Service's own slices are listed while a stand-in waits for one of them to be ready."""
 
 
 def slice_name(service: str) -> str:
@@ -163,6 +169,8 @@ class StandIns:
         """The namespaces whose stand-ins this process has listed since it (last) began to lead."""
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._retiring: dict[tuple[str, str], asyncio.Task[None]] = {}
+        """The stand-ins whose maintenance is over, each waiting for its Service to list a ready pod."""
 
     def forget(self, namespace: str) -> None:
         """Look the namespace's stand-ins up again next time (an object's daemon stopped: another replica
@@ -200,7 +208,8 @@ class StandIns:
                 if not mine and not (in_force and any(pod.serving is False for pod in pods)):
                     return None  # the common case: no request at all
                 errors = []
-                for service in await self.kube.list_services(namespace):
+                services = await self.kube.list_services(namespace)
+                for service in services:
                     where = (namespace, str(service["metadata"]["name"]))
                     chosen = service_pods(service, pods)
                     current = self._published.get(where)
@@ -222,8 +231,12 @@ class StandIns:
                                 await self._publish(where, service, key, value, list(owners), ended=ended)
                             )
                             mine.discard(where)
+                listed = {str(service["metadata"]["name"]) for service in services}
                 for where in mine:  # its maintenance is over and a replica is back, or its Service is gone
-                    await self._remove(where)
+                    if where[1] in listed:
+                        self._retire(where)
+                    else:
+                        await self._remove(where)
                 return next((error for error in errors if error), None)
         except Exception as exc:
             return f"stand-ins of {key} in {namespace}: {describe_api_error(exc)}"
@@ -235,12 +248,48 @@ class StandIns:
         )
 
     async def replica_ready(self, pod: PodView) -> None:
-        """A gated pod is Ready: remove the lingering stand-ins of the Services that select it."""
+        """A gated pod is Ready: the lingering stand-ins of the Services that select it go as soon as
+        those Services list it (or another pod) as a ready endpoint."""
         async with self._lock:
             for where, item in list(self._published.items()):
                 if where[0] == pod.namespace and item.ended is not None and _selects(item.selector, pod):
                     log.debug("stand-in of %s/%s: pod %s is Ready", *where, pod.name)
+                    self._retire(where)
+
+    def _retire(self, where: tuple[str, str]) -> None:
+        """Remove the stand-in of ``where`` once its Service's own slices list a ready endpoint (at the
+        latest :data:`LINGER_SECONDS` from now); once is enough, a second call changes nothing."""
+        if where in self._retiring:
+            return
+        task = asyncio.create_task(self._retire_when_served(where))
+        self._retiring[where] = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _retire_when_served(self, where: tuple[str, str]) -> None:
+        deadline = time.monotonic() + LINGER_SECONDS
+        selector = f"{SERVICE_NAME}={where[1]},{MANAGED_BY_LABEL}!={MANAGED_BY}"
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    if ready_addresses(await self.kube.list_endpoint_slices(where[0], selector)):
+                        break
+                except Exception as exc:  # keep waiting: the deadline bounds it
+                    log.debug("cannot list the slices of Service %s/%s: %s", *where, describe_api_error(exc))
+                await asyncio.sleep(RETIRE_POLL_SECONDS)
+            async with self._lock:
+                if self._retiring.get(where) is asyncio.current_task():
+                    del self._retiring[where]
                     await self._remove_quietly(where)
+        finally:
+            if self._retiring.get(where) is asyncio.current_task():
+                del self._retiring[where]
+
+    def _keep(self, where: tuple[str, str]) -> None:
+        """A maintenance is in force again: the stand-in of ``where`` stays."""
+        task = self._retiring.pop(where, None)
+        if task is not None:
+            task.cancel()
 
     async def _expire(self, where: tuple[str, str], ended: float) -> None:
         await asyncio.sleep(LINGER_SECONDS)
@@ -322,6 +371,8 @@ class StandIns:
             return (
                 f"the responder Service {self.responder_namespace}/{self.responder_service} has no ready pod"
             )
+        if ended is None:
+            self._keep(where)
         current = self._published.get(where)
         port = current.port if current else await self._allocate()
         if port is None:

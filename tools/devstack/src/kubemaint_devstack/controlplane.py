@@ -221,6 +221,10 @@ class ControlPlane(Server):
         with urllib.request.urlopen(self.server + path, timeout=10, context=self._ssl()) as response:
             return json.loads(response.read())
 
+    def api_stream(self, path: str, timeout: float) -> Any:
+        """Open ``path`` as admin for reading line by line (a watch); the caller closes the response."""
+        return urllib.request.urlopen(self.server + path, timeout=timeout, context=self._ssl())
+
     def _ready(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.server}/readyz", timeout=5, context=self._ssl()) as response:
