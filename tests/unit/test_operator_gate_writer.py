@@ -131,3 +131,15 @@ async def test_a_pod_that_is_gone_is_left_out_and_forgotten() -> None:
     assert kube.patches == [("gone", "False")], "the pod of another app was already right"
     writer.forget(_pod("other"))
     assert writer.current(_pod("other")) is True
+
+
+def test_the_intended_values_are_what_apply_sets_and_patch_nothing() -> None:
+    kube = RecordingKube()
+    writer = _writer(kube)
+    pods = [_pod("web-1"), _pod("web-2", serving=None), _pod("api-1", app="api")]
+    intended = writer.intended(pods, OBJECTS, NOW)
+    assert kube.patches == []
+    assert intended == {"web-1": False, "web-2": False, "api-1": True}
+    serving, error = asyncio.run(writer.apply(pods, OBJECTS, NOW))
+    assert error is None
+    assert serving == intended

@@ -168,6 +168,14 @@ class GateWriter:
             return written.serving
         return pod.serving
 
+    @staticmethod
+    def intended(
+        pods: Iterable[PodView], objects: Iterable[MaintenanceObject], now: datetime
+    ) -> dict[str, bool]:
+        """Pod name -> serving as :meth:`apply` will set it, patching nothing (to get ready for it)."""
+        decider = _Decider(objects, now)
+        return {pod.name: decider.decide(pod.namespace, dict(pod.labels)).serving for pod in pods}
+
     async def apply(
         self, pods: Iterable[PodView], objects: Iterable[MaintenanceObject], now: datetime
     ) -> tuple[dict[str, bool], str | None]:

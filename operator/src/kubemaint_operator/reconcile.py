@@ -113,8 +113,14 @@ async def reconcile_object(
         target = runtime.target_of(obj)
         key = await sync_target(runtime, target, indexes.sharing_key(target.identity, obj))
         pods = indexes.pods_of(obj.namespace)
-        serving, gate_error = await runtime.gates.apply(pods, indexes.sharing_namespace(obj), utcnow())
-        stand_in_error = await _stand_in(runtime, obj, target, key, indexes, pods, serving)
+        objects, at = indexes.sharing_namespace(obj), utcnow()
+        # The stand-in first, for the gates about to close: once the kubelet has taken the last replica
+        # out of the Service's slices, a Service without the stand-in in them has no endpoint at all.
+        intended = runtime.gates.intended(pods, objects, at)
+        stand_in_error = await _stand_in(runtime, obj, target, key, indexes, pods, intended)
+        serving, gate_error = await runtime.gates.apply(pods, objects, at)
+        if any(intended.get(name) != value for name, value in serving.items()):  # a patch failed
+            stand_in_error = await _stand_in(runtime, obj, target, key, indexes, pods, serving)
         selector = selector_of(obj.spec)
         selected = [pod.name for pod in pods if matches(selector, dict(pod.labels))]
         now = utcnow()

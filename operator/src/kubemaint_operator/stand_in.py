@@ -3,8 +3,9 @@ Service points at the maintenance responder (:mod:`kubemaint.responder`), so cli
 503 with ``Retry-After`` and reason instead of the ingress's bare one (``docs/DESIGN.md``, "The stand-in").
 
 - **Where**: every Service of the object's namespace that selects pods carrying the gate, while the key's
-  value is in force and all of those pods have it False. Decided for the key, not for one object, so
-  objects that share a Service never disagree. After the maintenance it stays
+  value is in force and all of those pods have it False, or are about to: a reconcile publishes it
+  before it closes the gates. Decided for the key, not for one object, so objects that share a Service
+  never disagree. After the maintenance it stays
   until a replica is Ready again (at most :data:`LINGER_SECONDS`), answering "coming back".
 - **The slice** ``<service>-kubemaint``: labels ``kubernetes.io/service-name`` (kube-proxy and ingress
   controllers read every slice of a Service) and ``endpointslice.kubernetes.io/managed-by:

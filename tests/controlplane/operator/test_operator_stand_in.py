@@ -156,13 +156,12 @@ class SliceHistory:
     the set of ready addresses of each slice: what kube-proxy sees, one change at a time."""
 
     def __init__(self, kube: Kube, namespace: str, service: str) -> None:
-        self.path = (f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
-                     f"?labelSelector=kubernetes.io/service-name%3D{service}")  # fmt: skip
+        self.path = _slices_path(namespace, service)
         listed = kube.cluster.api_get(self.path)
         self.slices = {item["metadata"]["name"]: _ready_of(item) for item in listed["items"]}
         self.states = [dict(self.slices)]
         self.stream = kube.cluster.api_stream(
-            f"{self.path}&watch=1&resourceVersion={listed['metadata']['resourceVersion']}", timeout=60
+            f"{self.path}&watch=1&resourceVersion={listed['metadata']['resourceVersion']}", timeout=300
         )
         self.thread = threading.Thread(target=self._follow, daemon=True)
         self.thread.start()
@@ -177,13 +176,29 @@ class SliceHistory:
                 else:
                     self.slices[name] = _ready_of(event["object"])
                 self.states.append(dict(self.slices))
-        except (OSError, ValueError):
-            pass  # closed
+        except (OSError, ValueError):  # the watch ended before close(): the states seen so far stand
+            pass
+
+    def came_and_went(self, name: str) -> bool:
+        """Whether slice ``name`` has appeared and gone since the history began."""
+        present = [name in state for state in list(self.states)]
+        return True in present and False in present[present.index(True) :]
 
     def close(self) -> list[dict[str, set[str]]]:
         self.stream.close()
         self.thread.join(10)
         return self.states
+
+
+def _slices_path(namespace: str, service: str) -> str:
+    return (f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
+            f"?labelSelector=kubernetes.io/service-name%3D{service}")  # fmt: skip
+
+
+def _ready_now(kube: Kube, namespace: str, service: str) -> set[str]:
+    """The ready addresses of the Service's slices now."""
+    listed = kube.cluster.api_get(_slices_path(namespace, service))
+    return set().union(*(_ready_of(item) for item in listed["items"]))
 
 
 def _ready_of(item: dict[str, Any]) -> set[str]:
@@ -225,6 +240,9 @@ def test_a_fully_gated_service_is_answered_by_the_responder_until_a_replica_is_r
             lambda: kube.gate(namespace, "web-2") == "True", 30, "the gates open before any maintenance"
         )
         assert _stand_in(kube, namespace, service_name) is None
+        eventually(lambda: _ready_now(kube, namespace, service_name), 30,
+                   "the Service's slice listing the ready pods")  # fmt: skip
+        history = SliceHistory(kube, namespace, service_name)
 
         kube.apply(maintenance("m", namespace, service_name, reason="disk swap", retryAfterSeconds=90,
                                statusPage="https://status.example.com/"))  # fmt: skip
@@ -274,7 +292,6 @@ def test_a_fully_gated_service_is_answered_by_the_responder_until_a_replica_is_r
             )
 
         eventually(unready, 30, "the (simulated) kubelet taking the gated pods out of Ready")
-        history = SliceHistory(kube, namespace, service_name)
         # The EndpointSlice controller lags (frozen here): a pod Ready again is no endpoint yet, and the
         # stand-in must stay until the Service's own slice lists one.
         controllers = control_plane.controller_manager.pid
@@ -290,12 +307,13 @@ def test_a_fully_gated_service_is_answered_by_the_responder_until_a_replica_is_r
         finally:
             os.kill(controllers, signal.SIGCONT)
         eventually(lambda: _stand_in(kube, namespace, service_name) is None, 30, "the stand-in gone")
-        eventually(lambda: len(history.states) > 1 and f"{service_name}-kubemaint" not in history.states[-1],
-                   30, "the watch delivering the stand-in's deletion")  # fmt: skip
+        stand_in = f"{service_name}-kubemaint"
+        eventually(lambda: history.came_and_went(stand_in), 30, "the watch delivering the stand-in's end")
         states = history.close()
         empty = [state for state in states if not set().union(*state.values())]
         assert not empty, f"the Service had no ready endpoint (kube-proxy refuses then): {states}"
-        before = states[[f"{service_name}-kubemaint" in state for state in states].index(False) - 1]
+        present = [stand_in in state for state in states]
+        before = states[present.index(False, present.index(True)) - 1]
         assert any(ready for name, ready in before.items() if name != f"{service_name}-kubemaint"), (
             f"the stand-in went before the Service's own slice listed a ready pod: {states}"
         )

@@ -10,12 +10,17 @@ proxy (an egress selector over a unix socket), since the node's addresses exist 
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import os
+import socket
 import ssl
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -221,9 +226,9 @@ class ControlPlane(Server):
         with urllib.request.urlopen(self.server + path, timeout=10, context=self._ssl()) as response:
             return json.loads(response.read())
 
-    def api_stream(self, path: str, timeout: float) -> Any:
-        """Open ``path`` as admin for reading line by line (a watch); the caller closes the response."""
-        return urllib.request.urlopen(self.server + path, timeout=timeout, context=self._ssl())
+    def api_stream(self, path: str, timeout: float) -> ApiStream:
+        """Open ``path`` as admin for reading line by line (a watch); the caller closes it."""
+        return ApiStream(self.server, path, timeout, self._ssl())
 
     def _ready(self) -> bool:
         try:
@@ -321,3 +326,35 @@ class ControlPlane(Server):
             server=self.server, ca_file=self.pki.ca_file, user=f"system:serviceaccount:{namespace}:{sa_name}",
             token=token, namespace=namespace,
         )  # fmt: skip
+
+
+class ApiStream:
+    """A streamed GET (a watch): one thread iterates over its lines; ``close`` from any thread ends the
+    iteration, even while it waits for the next line (the iterating thread then closes the connection)."""
+
+    def __init__(self, server: str, path: str, timeout: float, context: ssl.SSLContext) -> None:
+        url = urllib.parse.urlsplit(server)
+        self._connection = http.client.HTTPSConnection(
+            url.hostname or "", url.port, timeout=timeout, context=context
+        )
+        self._connection.request("GET", path)
+        self._response = self._connection.getresponse()
+        self._closed = False
+        if self._response.status != 200:
+            raise OSError(f"GET {path}: {self._response.status} {self._response.read()[:200]!r}")
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._response
+        except (OSError, ValueError, http.client.HTTPException):
+            if not self._closed:
+                raise
+        finally:
+            self._connection.close()
+
+    def close(self) -> None:
+        self._closed = True
+        sock = self._connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the iterating thread
