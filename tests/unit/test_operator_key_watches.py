@@ -37,6 +37,35 @@ def test_a_change_at_another_revision_wakes_the_key() -> None:
     assert woken == ["k"]
 
 
+def test_an_older_revision_is_not_drift() -> None:
+    watches, woken = _watches()
+    watches.synced("k", 9)  # another object's write, answered before the watch delivered the one at 8
+    _seen(watches, "k", 8)
+    assert woken == []
+
+
+def test_a_change_seen_during_a_write_is_judged_by_the_revision_the_write_returns() -> None:
+    watches, woken = _watches()
+    watches.synced("k", 7)
+    with watches.syncing("k"):
+        _seen(watches, "k", 8)  # the watch delivered the write before its answer
+        watches.synced("k", 8)
+    assert woken == []
+    with watches.syncing("k"):
+        _seen(watches, "k", 10)  # a hand edit after this write
+        _seen(watches, "k", 9)
+        watches.synced("k", 9)
+    assert woken == ["k"]
+
+
+def test_a_change_seen_during_a_failed_write_wakes_the_key() -> None:
+    watches, woken = _watches()
+    watches.synced("k", 7)
+    with watches.syncing("k"):
+        _seen(watches, "k", 8)
+    assert woken == ["k"]
+
+
 def test_nothing_is_drift_before_the_first_sync_and_keys_are_separate() -> None:
     watches, woken = _watches()
     _seen(watches, "k", 3)

@@ -71,15 +71,16 @@ async def sync_target(
     async with runtime.target_lock(target.identity):
         now = utcnow()
         desired = replace(desired_state(objects, now), updated_at=now)
-        try:
-            revision, wrote = await _with_fresh_retry(
-                runtime, target, lambda writer: writer.put_if_changed(target.key, desired)
-            )
-        except SecretError as exc:
-            return KeySync(None, desired, error=str(exc), reason=exc.reason, refused=exc.refused)
-        except Exception as exc:
-            return KeySync(None, desired, error=describe_error(exc))
-        runtime.watches.synced(target.identity, revision)
+        with runtime.watches.syncing(target.identity):
+            try:
+                revision, wrote = await _with_fresh_retry(
+                    runtime, target, lambda writer: writer.put_if_changed(target.key, desired)
+                )
+            except SecretError as exc:
+                return KeySync(None, desired, error=str(exc), reason=exc.reason, refused=exc.refused)
+            except Exception as exc:
+                return KeySync(None, desired, error=describe_error(exc))
+            runtime.watches.synced(target.identity, revision)
     if wrote:
         log.info("wrote %s = %s at revision %d", target.key, desired.label, revision)
     try:
