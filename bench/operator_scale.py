@@ -212,7 +212,7 @@ def main() -> None:
     print(f"  converging: {converge['api_requests'] / count:.1f} API requests per object, "
           f"{converge['api_requests'] / pods_total:.1f} per pod")  # fmt: skip
     print(f"  idle API requests: {describe(Counter(results['idle']['api']))} (target: none)")
-    print(f"  drift repairs logged (no hand edit was made: each is a false alarm): {results['drift_repairs']}")
+    print(f"  drift repairs logged (no hand edit made, so each a false alarm): {results['drift_repairs']}")
     write("operator_scale", {"services": args.services, "per_service": args.per_service,
                              "pods": pods_total, "target_converge_seconds": 10, **results})  # fmt: skip
     bars("operator_scale", f"{count} Maintenances over {args.services} services, {pods_total} gated pods",
