@@ -9,7 +9,8 @@ CHAOS_DRILLS := tests/integration/service/test_service_drills.py tests/integrati
   tests/integration/library/test_library_source.py tests/integration/service/test_openapi_fuzz.py \
   tests/controlplane/operator/test_operator_drills.py tests/controlplane/operator/test_operator_resilience.py \
   tests/controlplane/operator/test_operator_rbac.py tests/controlplane/operator/test_operator_security.py \
-  tests/controlplane/operator/test_operator_crd.py tests/e2e/test_story.py
+  tests/controlplane/operator/test_operator_crd.py tests/controlplane/operator/test_operator_stand_in.py \
+  tests/e2e/test_story.py
 
 .PHONY: help
 help: ## List the targets
