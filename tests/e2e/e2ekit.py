@@ -57,7 +57,7 @@ def loop():
         with lock:
             counts[key] = counts.get(key, 0) + 1
             if key == "other":
-                errors.append(got)
+                errors.append({**got, "t": round(time.monotonic() - started, 2)})
         time.sleep(float(sys.argv[3]))
 started = time.monotonic()
 workers = [threading.Thread(target=loop) for _ in range(int(sys.argv[4]))]
@@ -211,7 +211,8 @@ class Stack:
     def client_loop(self, path: str, pause: float = 0.05, workers: int = 1) -> Iterator[dict[str, Any]]:
         """GETs through the ClusterIP from the client pod (``workers`` threads, each pausing ``pause`` s
         between requests) for as long as the block runs; the dict it yields is filled with ``counts``
-        (2xx, 503+retry-after, other), the first ``errors`` and the loop's ``seconds`` at the end."""
+        (2xx, 503+retry-after, other), the first ``errors`` (each with ``t``, seconds since the loop
+        began) and the loop's ``seconds`` at the end."""
         loop = subprocess.Popen(
             self.kubectl_argv("exec", "-i", CLIENT, "--", "python", "-c", _CLIENT_SCRIPT,
                               self.cluster_url(path), "loop", str(pause), str(workers)),

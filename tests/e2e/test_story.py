@@ -141,11 +141,14 @@ def test_twenty_flips_under_load_through_the_cluster_ip_lose_no_request(stack: S
     Maintenance is applied and deleted 20 times, gated and not by turns. Every answer is a 2xx or the
     intended 503 with Retry-After: no other status, no reset, no request cut or left hanging."""
     flips: list[float] = []
+    marks: list[str] = []  # when each flip began, on the clock of the client's errors (give or take exec)
     with stack.client_loop("/users", pause=0, workers=8) as outcome:
+        begun = time.monotonic()
         time.sleep(2)
         for n in range(FLIPS):
             gate = n % 2 == 1
             started = time.monotonic()
+            marks.append(f"flip-{n}{' gated' if gate else ''} at {started - begun:.1f} s")
             stack.apply_maintenance(f"flip-{n}", gate=gate, retry_after=5)
             stack.kubectl("wait", "--for=condition=Drained", f"maint/flip-{n}", "--timeout=90s")
             if gate:
@@ -159,7 +162,10 @@ def test_twenty_flips_under_load_through_the_cluster_ip_lose_no_request(stack: S
     total = sum(counts.values())
     print(f"{FLIPS} flips in {sum(flips):.0f} s (median {sorted(flips)[FLIPS // 2]:.1f} s each) under "
           f"{total / seconds:.0f} requests/s through the ClusterIP: {counts}")  # fmt: skip
-    assert counts.get("other", 0) == 0, outcome["errors"]
+    if counts.get("other", 0):
+        print("errors:", [(e["t"], e.get("status"), e.get("error", "")[:40]) for e in outcome["errors"]])
+        print("flips:", marks)
+    assert counts.get("other", 0) == 0, (outcome["errors"], marks)
     assert counts.get("2xx", 0) > 0
     assert counts.get("503+retry-after", 0) > 0
 
