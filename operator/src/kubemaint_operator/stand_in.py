@@ -6,7 +6,8 @@ Service points at the maintenance responder (:mod:`kubemaint.responder`), so cli
   value is in force and all of those pods have it False, or are about to: a reconcile publishes it
   before it closes the gates. Decided for the key, not for one object, so objects that share a Service
   never disagree. After the maintenance it stays
-  until a replica is Ready again (at most :data:`LINGER_SECONDS`), answering "coming back".
+  until the Service lists a ready replica again (at most :data:`LINGER_SECONDS`), answering "coming
+  back".
 - **The slice** ``<service>-kubemaint``: labels ``kubernetes.io/service-name`` (kube-proxy and ingress
   controllers read every slice of a Service) and ``endpointslice.kubernetes.io/managed-by:
   kubemaint.io`` (the EndpointSlice controller leaves it alone); the responder's ready pod addresses; one
@@ -90,7 +91,8 @@ def every_pod_gated(pods: Sequence[PodView]) -> bool:
 
 
 def ready_addresses(slices: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
-    """The addresses of the ready endpoints of ``slices`` (the responder Service's own), sorted."""
+    """The addresses of the ready endpoints of ``slices``, sorted (a missing ``ready`` counts as ready,
+    as kube-proxy counts it)."""
     found = {
         address
         for item in slices
@@ -192,11 +194,11 @@ class StandIns:
 
         A stand-in goes to every Service of the namespace that selects gated pods and all of whose gated
         pods are gated out (``pods``: the namespace's gated pods as they now stand). Once the maintenance
-        ends it lingers, answering "coming back" (``Retry-After: 1``), until a replica is Ready again
-        (:meth:`replica_ready`) or :data:`LINGER_SECONDS` have passed, so that clients never see the gap
-        while the kubelet notices the opened gates. It lingers with no owner reference when the last
-        Maintenance of the key is being deleted (the garbage collector would remove it at once); this
-        process removes it, or the next one's start-up sweep.
+        ends it lingers, answering "coming back" (``Retry-After: 1``), until the Service's own slices list
+        a ready replica again (:meth:`replica_ready`, :meth:`_retire`) or :data:`LINGER_SECONDS` have
+        passed, so that clients never see the gap while the kubelet notices the opened gates. It lingers
+        with no owner reference when the last Maintenance of the key is being deleted (the garbage
+        collector would remove it at once); this process removes it, or the next one's start-up sweep.
         """
         try:
             async with self._lock:
@@ -279,8 +281,7 @@ class StandIns:
                     log.debug("cannot list the slices of Service %s/%s: %s", *where, describe_api_error(exc))
                 await asyncio.sleep(RETIRE_POLL_SECONDS)
             async with self._lock:
-                if self._retiring.get(where) is asyncio.current_task():
-                    del self._retiring[where]
+                if self._retiring.get(where) is asyncio.current_task():  # not kept meanwhile
                     await self._remove_quietly(where)
         finally:
             if self._retiring.get(where) is asyncio.current_task():

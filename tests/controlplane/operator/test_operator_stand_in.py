@@ -30,6 +30,7 @@ import yaml
 from kube_support import OPERATOR_NAMESPACE, FakeKubelet, Kube, OperatorProcess, maintenance, pod, script
 from kubemaint_devstack.controlplane import ControlPlane
 from kubemaint_devstack.process import ManagedProcess, free_port
+from kubemaint_operator.stand_in import ready_addresses
 
 from tests.support.cli import Helm
 from tests.support.polling import eventually
@@ -198,16 +199,11 @@ def _slices_path(namespace: str, service: str) -> str:
 def _ready_now(kube: Kube, namespace: str, service: str) -> set[str]:
     """The ready addresses of the Service's slices now."""
     listed = kube.cluster.api_get(_slices_path(namespace, service))
-    return set().union(*(_ready_of(item) for item in listed["items"]))
+    return set(ready_addresses(listed["items"]))
 
 
 def _ready_of(item: dict[str, Any]) -> set[str]:
-    return {
-        address
-        for endpoint in item.get("endpoints") or []
-        if (endpoint.get("conditions") or {}).get("ready") is not False
-        for address in endpoint.get("addresses") or []
-    }
+    return set(ready_addresses([item]))
 
 
 def test_a_fully_gated_service_is_answered_by_the_responder_until_a_replica_is_ready(
