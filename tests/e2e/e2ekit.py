@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -59,13 +61,14 @@ def loop():
             if key == "other":
                 errors.append({**got, "t": round(time.monotonic() - started, 2)})
         time.sleep(float(sys.argv[3]))
-started = time.monotonic()
+started, began = time.monotonic(), time.time()
 workers = [threading.Thread(target=loop) for _ in range(int(sys.argv[4]))]
 for worker in workers:
     worker.start()
 for worker in workers:
     worker.join()
-print(json.dumps({"counts": counts, "errors": errors[:20], "seconds": time.monotonic() - started}))
+print(json.dumps({"counts": counts, "errors": errors[:20], "seconds": time.monotonic() - started,
+                  "began": began}))
 """
 
 
@@ -161,6 +164,45 @@ class Stack:
         ]
 
     @contextlib.contextmanager
+    def slice_history(self) -> Iterator[list[tuple[float, str, tuple[str, ...] | None]]]:
+        """Every change of the Service's EndpointSlices while the block runs (``kubectl get --watch``),
+        as (``time.time()`` seen, slice name, its ready addresses or None once deleted): what kube-proxy
+        is told, for a failure to be read against."""
+        watch = subprocess.Popen(
+            self.kubectl_argv("get", "endpointslices", "-l", f"kubernetes.io/service-name={self.service}",
+                              "--watch", "--output-watch-events", "-o", "json"),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        changes: list[tuple[float, str, tuple[str, ...] | None]] = []
+
+        def follow() -> None:
+            assert watch.stdout is not None
+            decoder, buffer = json.JSONDecoder(), ""
+            for line in watch.stdout:
+                buffer += line
+                try:
+                    event, end = decoder.raw_decode(buffer.lstrip())
+                except ValueError:
+                    continue
+                buffer = buffer.lstrip()[end:]
+                item = event["object"]
+                ready = tuple(sorted(
+                    address for e in item.get("endpoints") or []
+                    if (e.get("conditions") or {}).get("ready") is not False for address in e["addresses"]
+                ))  # fmt: skip
+                changes.append((time.time(), item["metadata"]["name"],
+                                None if event["type"] == "DELETED" else ready))  # fmt: skip
+
+        reader = threading.Thread(target=follow, daemon=True)
+        reader.start()
+        try:
+            yield changes
+        finally:
+            watch.terminate()
+            watch.wait(10)
+            reader.join(10)
+
+    @contextlib.contextmanager
     def port_forward(self) -> Iterator[str]:
         """``kubectl port-forward svc/<release>-users-service``; yields the local base URL."""
         port = free_port()
@@ -212,7 +254,7 @@ class Stack:
         """GETs through the ClusterIP from the client pod (``workers`` threads, each pausing ``pause`` s
         between requests) for as long as the block runs; the dict it yields is filled with ``counts``
         (2xx, 503+retry-after, other), the first ``errors`` (each with ``t``, seconds since the loop
-        began) and the loop's ``seconds`` at the end."""
+        began), the loop's ``seconds`` and when it ``began`` (``time.time()``, the node's clock)."""
         loop = subprocess.Popen(
             self.kubectl_argv("exec", "-i", CLIENT, "--", "python", "-c", _CLIENT_SCRIPT,
                               self.cluster_url(path), "loop", str(pause), str(workers)),

@@ -141,19 +141,19 @@ def test_twenty_flips_under_load_through_the_cluster_ip_lose_no_request(stack: S
     Maintenance is applied and deleted 20 times, gated and not by turns. Every answer is a 2xx or the
     intended 503 with Retry-After: no other status, no reset, no request cut or left hanging."""
     flips: list[float] = []
-    marks: list[str] = []  # when each flip began, on the clock of the client's errors (give or take exec)
-    with stack.client_loop("/users", pause=0, workers=8) as outcome:
-        begun = time.monotonic()
+    marks: list[tuple[float, str]] = []  # (time.time(), what began): the node's clock, as the client's
+    with stack.slice_history() as slices, stack.client_loop("/users", pause=0, workers=8) as outcome:
         time.sleep(2)
         for n in range(FLIPS):
             gate = n % 2 == 1
             started = time.monotonic()
-            marks.append(f"flip-{n}{' gated' if gate else ''} at {started - begun:.1f} s")
+            marks.append((time.time(), f"flip-{n}{' gated' if gate else ''}"))
             stack.apply_maintenance(f"flip-{n}", gate=gate, retry_after=5)
             stack.kubectl("wait", "--for=condition=Drained", f"maint/flip-{n}", "--timeout=90s")
             if gate:
                 seconds_until("the stand-in in place",
                               lambda: stack.ready_endpoints("kubemaint.io") != [])  # fmt: skip
+            marks.append((time.time(), f"delete flip-{n}"))
             stack.kubectl("delete", f"maint/flip-{n}", "--timeout=60s")
             stack.wait_all_ready()
             flips.append(time.monotonic() - started)
@@ -162,12 +162,52 @@ def test_twenty_flips_under_load_through_the_cluster_ip_lose_no_request(stack: S
     total = sum(counts.values())
     print(f"{FLIPS} flips in {sum(flips):.0f} s (median {sorted(flips)[FLIPS // 2]:.1f} s each) under "
           f"{total / seconds:.0f} requests/s through the ClusterIP: {counts}")  # fmt: skip
-    if counts.get("other", 0):
-        print("errors:", [(e["t"], e.get("status"), e.get("error", "")[:40]) for e in outcome["errors"]])
-        print("flips:", marks)
-    assert counts.get("other", 0) == 0, (outcome["errors"], marks)
+    gaps = _without_endpoint(slices)
+    print("spans without a ready endpoint in the Service's slices:", [(round(a - outcome["began"], 2),
+          round(b - outcome["began"], 2)) for a, b in gaps])  # fmt: skip
+    if counts.get("other", 0) or gaps:
+        _explain(stack, outcome, marks, slices)
+    assert counts.get("other", 0) == 0, outcome["errors"]
+    assert not gaps, "the Service's slices listed no ready endpoint (kube-proxy refuses connections then)"
     assert counts.get("2xx", 0) > 0
     assert counts.get("503+retry-after", 0) > 0
+
+
+Changes = list[tuple[float, str, tuple[str, ...] | None]]
+
+
+def _without_endpoint(slices: Changes) -> list[tuple[float, float]]:
+    """The spans (from, to) of ``slices`` (a :meth:`Stack.slice_history`) in which no slice of the Service
+    listed a ready endpoint: kube-proxy refuses its connections then."""
+    ready: dict[str, tuple[str, ...]] = {}
+    spans, since = [], None
+    for at, name, addresses in slices:
+        if addresses is None:
+            ready.pop(name, None)
+        else:
+            ready[name] = addresses
+        if not any(ready.values()) and since is None:
+            since = at
+        elif any(ready.values()) and since is not None:
+            spans.append((since, at))
+            since = None
+    return spans
+
+
+def _explain(stack: Stack, outcome: dict[str, Any], marks: list[tuple[float, str]], slices: Changes) -> None:
+    """Print a failed run of the flips on one clock (seconds since the client loop began): its errors,
+    each flip's edges, every change of the Service's slices, the namespace's events and the operators'
+    and responders' log lines, for the next fix to start from."""
+    began = outcome["began"]
+    print("errors:", [(e["t"], e.get("status"), e.get("error", "")[:60]) for e in outcome["errors"]])
+    print("flips:", [(round(at - began, 2), what) for at, what in marks])
+    for at, name, addresses in slices:
+        print(f"  slices at {at - began:7.2f} s: {name} {addresses}")
+    print(stack.run_kubectl("get", "events", "--sort-by=.lastTimestamp").stdout)
+    for pod in stack.get("pods", "-l", "app.kubernetes.io/name=kubemaint-operator")["items"]:
+        name = pod["metadata"]["name"]
+        logs = stack.run_kubectl("logs", name, "--all-containers", "--timestamps", "--tail=600").stdout
+        print(f"--- {name}\n{logs}")
 
 
 def test_a_pod_replaced_during_a_maintenance_is_gated_before_it_is_ever_ready(stack: Stack) -> None:
