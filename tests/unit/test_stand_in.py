@@ -16,6 +16,7 @@ from kubemaint_operator.model import MaintenanceObject
 from kubemaint_operator.responder import ResponderSettings, Routes
 from kubemaint_operator.settings import load_settings
 from kubemaint_operator.stand_in import (
+    Comeback,
     build_slice,
     every_pod_gated,
     free_port,
@@ -127,6 +128,44 @@ def test_responder_addresses_are_the_ready_ones() -> None:
                              {"addresses": ["10.0.0.3"], "conditions": {"ready": False}},
                              {"addresses": ["10.0.0.1"]}]}]  # fmt: skip
     assert ready_addresses(slices) == ("10.0.0.1", "10.0.0.2")
+
+
+def _own(**ready: bool) -> list[dict[str, Any]]:
+    """One slice of the Service's own: address ``a`` -> whether it is ready."""
+    return [{"endpoints": [{"addresses": [a], "conditions": {"ready": r}} for a, r in ready.items()]}]
+
+
+def test_an_address_is_back_once_listed_ready_after_not_ready() -> None:
+    comeback = Comeback(settle=5)
+    assert None is comeback.back(_own(a=False, b=False), now=0)
+    assert None is comeback.back(_own(a=False, b=False), now=0.2)
+    assert comeback.back(_own(a=True, b=False), now=0.4) == "a ready again"
+
+
+def test_an_address_ready_all_along_counts_only_after_the_settle_time() -> None:
+    """After a short maintenance the kubelet may not have answered the closed gate yet: its Ready False
+    can still come, so the stand-in waits (the race the real node's 20 flips under load found)."""
+    comeback = Comeback(settle=5)
+    assert None is comeback.back(_own(a=True, b=False), now=0)  # b was seen not ready, but is not back
+    assert None is comeback.back(_own(a=True, b=False), now=4.9)
+    assert comeback.back(_own(a=True, b=False), now=5) == "a ready for 5 s"
+
+
+def test_the_kubelets_late_ready_false_restarts_the_wait_and_then_ends_it() -> None:
+    comeback = Comeback(settle=5)
+    assert None is comeback.back(_own(a=True), now=0)  # the gate opened before the kubelet saw it closed
+    assert None is comeback.back(_own(a=False), now=1)  # its answer to the closed gate, late
+    assert None is comeback.back([], now=1.2)  # a look with no slice at all: nothing is ready
+    assert comeback.back(_own(a=True), now=1.4) == "a ready again"  # its answer to the opened gate
+
+
+def test_an_address_that_leaves_the_ready_set_starts_its_settle_time_again() -> None:
+    comeback = Comeback(settle=5)
+    assert None is comeback.back(_own(a=True), now=0)
+    assert None is comeback.back(_own(), now=3)  # gone from the slices (never listed not ready)
+    assert None is comeback.back(_own(a=True), now=4)
+    assert None is comeback.back(_own(a=True), now=8.9)
+    assert comeback.back(_own(a=True), now=9) == "a ready for 5 s"
 
 
 def test_the_slice_names_the_service_its_owners_and_the_value() -> None:

@@ -6,7 +6,7 @@ Service points at the maintenance responder (:mod:`kubemaint.responder`), so cli
   value is in force and all of those pods have it False, or are about to: a reconcile publishes it
   before it closes the gates. Decided for the key, not for one object, so objects that share a Service
   never disagree. After the maintenance it stays
-  until the Service lists a ready replica again (at most :data:`LINGER_SECONDS`), answering "coming
+  until the Service lists a replica back for good (at most :data:`LINGER_SECONDS`), answering "coming
   back".
 - **The slice** ``<service>-kubemaint``: labels ``kubernetes.io/service-name`` (kube-proxy and ingress
   controllers read every slice of a Service) and ``endpointslice.kubernetes.io/managed-by:
@@ -16,9 +16,11 @@ Service points at the maintenance responder (:mod:`kubemaint.responder`), so cli
   references to the Maintenance objects of that key in that namespace, so the garbage collector removes
   it if they go without the operator.
 - **Its end**: not when a pod's Ready turns True but once the Service's own slices (the EndpointSlice
-  controller's) list a ready endpoint. A pod Ready in its status is not yet an address kube-proxy
-  knows; removing the stand-in between the two leaves the Service with no endpoint, and kube-proxy
-  refuses connections to it. Its slices are listed every :data:`RETIRE_POLL_SECONDS` meanwhile.
+  controller's) list an endpoint that is back for good (:class:`Comeback`). A pod Ready in its status is
+  not yet an address kube-proxy knows, and a ready address listed just after a short maintenance may be
+  the kubelet's answer to the gate before it closed, its Ready False still to come; removing the stand-in
+  before either leaves the Service with no endpoint, and kube-proxy refuses connections to it. Its slices
+  are listed every :data:`RETIRE_POLL_SECONDS` meanwhile.
 - **Ports** are given out lowest first from ``RESPONDER_PORTS``; the slices themselves record them, so
   nothing else holds state. No port left: no stand-in, and a warning in the log.
 - **Requests**: none while the key is off and nothing is published; while a stand-in may be needed, one
@@ -44,6 +46,7 @@ __all__ = [
     "MANAGED_BY",
     "SERVICE_NAME",
     "VALUE_ANNOTATION",
+    "Comeback",
     "StandIns",
     "build_slice",
     "every_pod_gated",
@@ -66,6 +69,9 @@ LINGER_SECONDS = 60.0
 """How long a stand-in outlives its maintenance at most, while no replica is Ready yet."""
 RETIRE_POLL_SECONDS = 0.2
 """How often the Service's own slices are listed while a stand-in waits for one of them to be ready."""
+SETTLE_SECONDS = 5.0
+"""How long an address must be ready in every look at the Service's own slices to count as back when they
+never listed it not ready since the maintenance ended (a Deployment's ``minReadySeconds``, in effect)."""
 
 
 def slice_name(service: str) -> str:
@@ -101,6 +107,40 @@ def ready_addresses(slices: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
         for address in endpoint.get("addresses") or []
     }
     return tuple(sorted(found))
+
+
+class Comeback:
+    """Whether a Service is back for good after a maintenance, from successive looks at its own slices.
+
+    An address is back once the slices list it ready after having listed it not ready in an earlier look:
+    that Ready is the kubelet's answer to the opened gate. An address listed ready all along may still be
+    its answer to the gate before it closed (a maintenance shorter than the kubelet's reaction), with its
+    Ready False on the way; it counts only after :data:`SETTLE_SECONDS` ready in every look.
+    """
+
+    def __init__(self, settle: float = SETTLE_SECONDS) -> None:
+        self.settle = settle
+        self._was_unready: set[str] = set()
+        self._ready_since: dict[str, float] = {}
+
+    def back(self, slices: Iterable[Mapping[str, Any]], now: float) -> str | None:
+        """Take one look (``slices`` as listed at ``now``, monotonic seconds): an address that is back
+        and why, or None."""
+        slices = list(slices)
+        ready = set(ready_addresses(slices))
+        self._was_unready |= {
+            address
+            for item in slices
+            for endpoint in item.get("endpoints") or []
+            for address in endpoint.get("addresses") or []
+        } - ready
+        self._ready_since = {address: self._ready_since.get(address, now) for address in ready}
+        for address, since in sorted(self._ready_since.items()):
+            if address in self._was_unready:
+                return f"{address} ready again"
+            if now - since >= self.settle:
+                return f"{address} ready for {now - since:.0f} s"
+        return None
 
 
 def free_port(used: Iterable[int], ports: range) -> int | None:
@@ -173,7 +213,7 @@ class StandIns:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._retiring: dict[tuple[str, str], asyncio.Task[None]] = {}
-        """The stand-ins whose maintenance is over, each waiting for its Service to list a ready pod."""
+        """The stand-ins whose maintenance is over, each waiting for its Service to list a pod back."""
 
     def forget(self, namespace: str) -> None:
         """Look the namespace's stand-ins up again next time (an object's daemon stopped: another replica
@@ -195,10 +235,11 @@ class StandIns:
         A stand-in goes to every Service of the namespace that selects gated pods and all of whose gated
         pods are gated out (``pods``: the namespace's gated pods as they now stand). Once the maintenance
         ends it lingers, answering "coming back" (``Retry-After: 1``), until the Service's own slices list
-        a ready replica again (:meth:`replica_ready`, :meth:`_retire`) or :data:`LINGER_SECONDS` have
-        passed, so that clients never see the gap while the kubelet notices the opened gates. It lingers
-        with no owner reference when the last Maintenance of the key is being deleted (the garbage
-        collector would remove it at once); this process removes it, or the next one's start-up sweep.
+        a replica back (:meth:`replica_ready`, :meth:`_retire`) or :data:`LINGER_SECONDS` have passed, so
+        that clients never see the gap while the kubelet notices the opened gates. It lingers with no
+        owner reference when the last Maintenance of the key is being deleted, whether its pods look
+        Ready or not (the garbage collector would remove it with that object, before any replica is
+        back); this process removes it, or the next one's start-up sweep.
         """
         try:
             async with self._lock:
@@ -221,9 +262,9 @@ class StandIns:
                             await self._publish(where, service, key, value, list(owners), ended=None)
                         )
                         mine.discard(where)
-                    elif (
-                        current is not None and where in mine and chosen and not any(p.ready for p in chosen)
-                    ):
+                    elif current is not None and where in mine and chosen:
+                        # Over: it says "coming back" and loses the owners being deleted (the garbage
+                        # collector would remove it with them, under clients still sent to it).
                         ended = current.ended or time.monotonic()
                         if time.monotonic() - ended < LINGER_SECONDS:
                             if current.ended is None:
@@ -233,13 +274,15 @@ class StandIns:
                             errors.append(
                                 await self._publish(where, service, key, value, list(owners), ended=ended)
                             )
+                            if any(p.ready for p in chosen):  # perhaps the kubelet's stale Ready
+                                self._retire(where)
                             mine.discard(where)
                 listed = {str(service["metadata"]["name"]) for service in services}
-                for where in mine:  # its maintenance is over and a replica is back, or its Service is gone
+                for where in mine:  # lingered its time, selects no gated pod now, or its Service is gone
                     if where[1] in listed:
                         self._retire(where)
                     else:
-                        await self._remove(where)
+                        await self._remove(where, "the Service is gone")
                 return next((error for error in errors if error), None)
         except Exception as exc:
             return f"stand-ins of {key} in {namespace}: {describe_api_error(exc)}"
@@ -252,7 +295,7 @@ class StandIns:
 
     async def replica_ready(self, pod: PodView) -> None:
         """A gated pod is Ready: the lingering stand-ins of the Services that select it go as soon as
-        those Services list it (or another pod) as a ready endpoint."""
+        those Services list it (or another pod) as back for good."""
         async with self._lock:
             for where, item in list(self._published.items()):
                 if where[0] == pod.namespace and item.ended is not None and _selects(item.selector, pod):
@@ -260,10 +303,12 @@ class StandIns:
                     self._retire(where)
 
     def _retire(self, where: tuple[str, str]) -> None:
-        """Remove the stand-in of ``where`` once its Service's own slices list a ready endpoint (at the
-        latest :data:`LINGER_SECONDS` from now); once is enough, a second call changes nothing."""
+        """Remove the stand-in of ``where`` once its Service's own slices list an endpoint back for good
+        (:class:`Comeback`; at the latest :data:`LINGER_SECONDS` from now); once is enough, a second call
+        changes nothing."""
         if where in self._retiring:
             return
+        log.info("the stand-in of Service %s/%s stays until the Service lists a replica back", *where)
         task = asyncio.create_task(self._retire_when_served(where))
         self._retiring[where] = task
         self._tasks.add(task)
@@ -272,17 +317,22 @@ class StandIns:
     async def _retire_when_served(self, where: tuple[str, str]) -> None:
         deadline = time.monotonic() + LINGER_SECONDS
         selector = f"{SERVICE_NAME}={where[1]},{MANAGED_BY_LABEL}!={MANAGED_BY}"
+        comeback = Comeback()
+        why = f"no replica back within {LINGER_SECONDS:.0f} s"
         try:
             while time.monotonic() < deadline:
                 try:
-                    if ready_addresses(await self.kube.list_endpoint_slices(where[0], selector)):
+                    slices = await self.kube.list_endpoint_slices(where[0], selector)
+                    back = comeback.back(slices, time.monotonic())
+                    if back is not None:
+                        why = back
                         break
                 except Exception as exc:  # keep waiting: the deadline bounds it
                     log.debug("cannot list the slices of Service %s/%s: %s", *where, describe_api_error(exc))
                 await asyncio.sleep(RETIRE_POLL_SECONDS)
             async with self._lock:
                 if self._retiring.get(where) is asyncio.current_task():  # not kept meanwhile
-                    await self._remove_quietly(where)
+                    await self._remove_quietly(where, f"the Service lists {why}")
         finally:
             if self._retiring.get(where) is asyncio.current_task():
                 del self._retiring[where]
@@ -298,11 +348,11 @@ class StandIns:
         async with self._lock:
             item = self._published.get(where)
             if item is not None and item.ended == ended:
-                await self._remove_quietly(where)
+                await self._remove_quietly(where, f"{LINGER_SECONDS:.0f} s after its maintenance")
 
-    async def _remove_quietly(self, where: tuple[str, str]) -> None:
+    async def _remove_quietly(self, where: tuple[str, str], why: str) -> None:
         try:
-            await self._remove(where)
+            await self._remove(where, why)
         except Exception as exc:  # the next sync or start-up sweep removes it
             log.warning("cannot remove the stand-in of Service %s/%s: %s", *where, describe_api_error(exc))
 
@@ -349,10 +399,10 @@ class StandIns:
                 self._published[(namespace, service)] = _Published(body=item, port=port, key=key, selector={})
         self._looked_up.add(namespace)
 
-    async def _remove(self, where: tuple[str, str]) -> None:
+    async def _remove(self, where: tuple[str, str], why: str) -> None:
         if self._published.pop(where, None) is not None:
             await self.kube.delete_endpoint_slice(where[0], slice_name(where[1]))
-            log.info("removed the stand-in EndpointSlice of Service %s/%s", *where)
+            log.info("removed the stand-in EndpointSlice of Service %s/%s: %s", *where, why)
 
     async def _publish(
         self,
@@ -369,7 +419,7 @@ class StandIns:
         )
         addresses = ready_addresses(responder)
         if not addresses:
-            await self._remove(where)
+            await self._remove(where, "the responder has no ready pod")
             return (
                 f"the responder Service {self.responder_namespace}/{self.responder_service} has no ready pod"
             )

@@ -9,6 +9,7 @@ the way the kubelet does, so that the real endpointslice controller can act on i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -17,7 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,8 @@ class FakeKubelet:
         self.namespace = namespace
         self.node = node
         self._stop = threading.Event()
+        self._held = threading.Event()
+        self._syncing = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._ips: dict[str, str] = {}
 
@@ -201,12 +204,31 @@ class FakeKubelet:
         self._stop.set()
         self._thread.join(10)
 
+    @contextlib.contextmanager
+    def lagging(self) -> Iterator[None]:
+        """A kubelet busy elsewhere: no status is written while the block runs (a real one answers a gate's
+        change in its own time, and may answer one that has changed again meanwhile)."""
+        with self._syncing:  # a pass under way writes what it decided first
+            self._held.set()
+        try:
+            yield
+        finally:
+            self._held.clear()
+
+    def write_ready(self, name: str, ready: bool) -> None:
+        """Write pod ``name``'s Ready as decided earlier, whatever its gates say now: a kubelet's answer to
+        a gate as it was (its status manager patches what it computed before the gate changed again)."""
+        self._patch(name, _conditions(ready))
+
     def _run(self) -> None:
         while not self._stop.wait(0.2):
-            try:
-                self.sync()
-            except (KubectlError, urllib.error.URLError, OSError):
-                continue
+            with self._syncing:
+                if self._held.is_set():
+                    continue
+                try:
+                    self.sync()
+                except (KubectlError, urllib.error.URLError, OSError):
+                    continue
 
     def sync(self) -> None:
         pods = self.kube.get(f"/api/v1/namespaces/{self.namespace}/pods") or {"items": []}
@@ -223,9 +245,7 @@ class FakeKubelet:
     def _status(self, item: Mapping[str, Any]) -> dict[str, str]:
         conditions = {c["type"]: c["status"] for c in (item.get("status") or {}).get("conditions") or []}
         gates = [g["conditionType"] for g in item["spec"].get("readinessGates") or []]
-        ready = all(conditions.get(gate) == "True" for gate in gates)
-        return {"PodScheduled": "True", "Initialized": "True", "ContainersReady": "True",
-                "Ready": "True" if ready else "False"}  # fmt: skip
+        return _conditions(all(conditions.get(gate) == "True" for gate in gates))
 
     def _patch(self, name: str, wanted: Mapping[str, str]) -> None:
         ip = self._ips.setdefault(name, f"10.244.0.{len(self._ips) + 10}")
@@ -244,6 +264,12 @@ class FakeKubelet:
             "patch", "pod", name, "-n", self.namespace, "--subresource=status", "--type=strategic",
             "-p", json.dumps({"status": status}),
         )  # fmt: skip
+
+
+def _conditions(ready: bool) -> dict[str, str]:
+    """A running pod's conditions, its containers ready and the pod ``ready`` or not."""
+    return {"PodScheduled": "True", "Initialized": "True", "ContainersReady": "True",
+            "Ready": "True" if ready else "False"}  # fmt: skip
 
 
 class ServiceReplica:

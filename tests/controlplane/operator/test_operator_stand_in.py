@@ -38,6 +38,8 @@ from tests.support.polling import eventually
 CHART = Path(__file__).resolve().parents[3] / "charts" / "kubemaint-operator"
 RESPONDER_ACCOUNT = "kubemaint-responder"
 PORTS = 4
+WEB = ("web-1", "web-2")
+"""The Service's replicas."""
 
 
 def _free_range(count: int) -> int:
@@ -206,15 +208,10 @@ def _ready_of(item: dict[str, Any]) -> set[str]:
     return set(ready_addresses([item]))
 
 
-def test_a_fully_gated_service_is_answered_by_the_responder_until_a_replica_is_ready(
-    control_plane: ControlPlane,
-    kube: Kube,
-    start_operator: Any,
-    responder: Responder,
-    namespace: str,
-    service_name: str,
-) -> None:
-    node = f"fake-node-{namespace}"
+def _serving(
+    kube: Kube, start_operator: Any, responder: Responder, namespace: str, service_name: str
+) -> OperatorProcess:
+    """The Service (two ports), the responder's Service, and the operator publishing stand-ins for it."""
     kube.wait_default_account(namespace)
     kube.apply(
         _service(namespace, service_name, {"app.kubernetes.io/name": service_name},
@@ -224,20 +221,53 @@ def test_a_fully_gated_service_is_answered_by_the_responder_until_a_replica_is_r
     operator: OperatorProcess = start_operator(
         RESPONDER_SERVICE=f"{namespace}/responder", RESPONDER_PORTS=responder.ports
     )
+    return operator
+
+
+def _replicas_and_a_responder(kube: Kube, namespace: str, service_name: str, node: str) -> None:
+    """Pods web-1 and web-2 of the Service (with the gate) and responder-1, all on ``node``, until the
+    Service's own slice lists them ready and no stand-in is in place."""
+    stand_in_pod = pod("responder-1", namespace, "responder", gate=False, node=node)
+    stand_in_pod["metadata"]["labels"] = {"app": "responder"}
+    kube.apply(*(pod(name, namespace, service_name, node=node) for name in WEB), stand_in_pod)
+    eventually(lambda: all(kube.gate(namespace, name) == "True" for name in WEB), 30,
+               "the gates open before any maintenance")  # fmt: skip
+    assert _stand_in(kube, namespace, service_name) is None
+    eventually(lambda: _ready_now(kube, namespace, service_name) == _web_addresses(kube, namespace), 30,
+               "the Service's slice listing the ready pods")  # fmt: skip
+    eventually(lambda: _ready_now(kube, namespace, "responder"), 30, "the responder's slice listing it")
+
+
+def _web_addresses(kube: Kube, namespace: str) -> set[str]:
+    return {(_present(kube.pod(namespace, name)).get("status") or {}).get("podIP", "") for name in WEB}
+
+
+def _never_without_endpoint(history: SliceHistory, service_name: str) -> None:
+    """The stand-in came and went, and no state of the Service's slices lacked a ready endpoint."""
+    stand_in = f"{service_name}-kubemaint"
+    eventually(lambda: history.came_and_went(stand_in), 30, "the watch delivering the stand-in's end")
+    states = history.close()
+    empty = [state for state in states if not set().union(*state.values())]
+    assert not empty, f"the Service had no ready endpoint (kube-proxy refuses then): {states}"
+    present = [stand_in in state for state in states]
+    before = states[present.index(False, present.index(True)) - 1]
+    assert any(ready for name, ready in before.items() if name != stand_in), (
+        f"the stand-in went before the Service's own slice listed a ready pod: {states}"
+    )
+
+
+def test_a_fully_gated_service_is_answered_by_the_responder_until_a_replica_is_ready(
+    control_plane: ControlPlane,
+    kube: Kube,
+    start_operator: Any,
+    responder: Responder,
+    namespace: str,
+    service_name: str,
+) -> None:
+    node = f"fake-node-{namespace}"
+    operator = _serving(kube, start_operator, responder, namespace, service_name)
     with FakeKubelet(kube, namespace, node):
-        stand_in_pod = pod("responder-1", namespace, "responder", gate=False, node=node)
-        stand_in_pod["metadata"]["labels"] = {"app": "responder"}
-        kube.apply(
-            pod("web-1", namespace, service_name, node=node),
-            pod("web-2", namespace, service_name, node=node),
-            stand_in_pod,
-        )
-        eventually(
-            lambda: kube.gate(namespace, "web-2") == "True", 30, "the gates open before any maintenance"
-        )
-        assert _stand_in(kube, namespace, service_name) is None
-        eventually(lambda: _ready_now(kube, namespace, service_name), 30,
-                   "the Service's slice listing the ready pods")  # fmt: skip
+        _replicas_and_a_responder(kube, namespace, service_name, node)
         history = SliceHistory(kube, namespace, service_name)
 
         kube.apply(maintenance("m", namespace, service_name, reason="disk swap", retryAfterSeconds=90,
@@ -283,9 +313,7 @@ def test_a_fully_gated_service_is_answered_by_the_responder_until_a_replica_is_r
         )
 
         def unready() -> bool:
-            return all(
-                kube.condition(kube.pod(namespace, name), "Ready") == "False" for name in ("web-1", "web-2")
-            )
+            return all(kube.condition(kube.pod(namespace, name), "Ready") == "False" for name in WEB)
 
         eventually(unready, 30, "the (simulated) kubelet taking the gated pods out of Ready")
         # The EndpointSlice controller lags (frozen here): a pod Ready again is no endpoint yet, and the
@@ -303,17 +331,45 @@ def test_a_fully_gated_service_is_answered_by_the_responder_until_a_replica_is_r
         finally:
             os.kill(controllers, signal.SIGCONT)
         eventually(lambda: _stand_in(kube, namespace, service_name) is None, 30, "the stand-in gone")
-        stand_in = f"{service_name}-kubemaint"
-        eventually(lambda: history.came_and_went(stand_in), 30, "the watch delivering the stand-in's end")
-        states = history.close()
-        empty = [state for state in states if not set().union(*state.values())]
-        assert not empty, f"the Service had no ready endpoint (kube-proxy refuses then): {states}"
-        present = [stand_in in state for state in states]
-        before = states[present.index(False, present.index(True)) - 1]
-        assert any(ready for name, ready in before.items() if name != f"{service_name}-kubemaint"), (
-            f"the stand-in went before the Service's own slice listed a ready pod: {states}"
-        )
+        _never_without_endpoint(history, service_name)
     assert "stand-in" in operator.log()
+    kube.kubectl("delete", "node", node, "--wait=false")
+
+
+def test_the_stand_in_outlasts_a_kubelets_late_answer_to_a_short_maintenance(
+    kube: Kube, start_operator: Any, responder: Responder, namespace: str, service_name: str
+) -> None:
+    """A maintenance shorter than the kubelet's reaction: its gates close and open again before the
+    kubelet has answered the closed gate, so the pods are Ready and listed all along, and the kubelet's
+    Ready False comes after the gates have opened. The stand-in must not go on that stale Ready (the real
+    node's 20 flips under load found this: refused connections through the ClusterIP)."""
+    node = f"fake-node-{namespace}"
+    _serving(kube, start_operator, responder, namespace, service_name)
+    with FakeKubelet(kube, namespace, node) as kubelet:
+        _replicas_and_a_responder(kube, namespace, service_name, node)
+        history = SliceHistory(kube, namespace, service_name)
+        with kubelet.lagging():
+            kube.apply(maintenance("short", namespace, service_name, reason="short"))
+            eventually(lambda: _stand_in(kube, namespace, service_name), 30, "the stand-in EndpointSlice")
+            eventually(lambda: all(kube.gate(namespace, name) == "False" for name in WEB), 30,
+                       "the gates closed")  # fmt: skip
+            kube.kubectl("delete", "maint", "short", "-n", namespace, "--wait=false")
+            eventually(lambda: all(kube.gate(namespace, name) == "True" for name in WEB), 30,
+                       "the gates open again")  # fmt: skip
+            assert _web_addresses(kube, namespace) <= _ready_now(kube, namespace, service_name), (
+                "the kubelet (lagging) has not taken the pods out: the Service's own slice lists them"
+            )
+            time.sleep(1.5)  # the old operator removed it within half a second of the opened gates
+            lingering = _stand_in(kube, namespace, service_name)
+            assert lingering is not None, "the stand-in went while the kubelet had yet to answer the gates"
+            assert not lingering["metadata"].get("ownerReferences"), (
+                "the stand-in still names the deleted Maintenance: the garbage collector would remove it"
+            )
+            for name in WEB:  # its answer to the closed gates, late
+                kubelet.write_ready(name, False)
+        # and now its answer to the opened ones
+        eventually(lambda: _stand_in(kube, namespace, service_name) is None, 30, "the stand-in gone")
+        _never_without_endpoint(history, service_name)
     kube.kubectl("delete", "node", node, "--wait=false")
 
 
