@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kubemaint_devstack.process import free_port
+from kubemaint_operator.stand_in import ready_addresses
 
 from tests.support.cli import Helm, kubectl_argv, run_kubectl
 from tests.support.polling import seconds_until
@@ -27,6 +28,8 @@ STACK = ROOT / "charts" / "kubemaint-stack"
 SERVICE_PORT = 8081
 GATE = "kubemaint.io/serving"
 CLIENT = "e2e-client"
+Changes = list[tuple[float, str, tuple[str, ...] | None]]
+"""A Service's EndpointSlice changes (:meth:`Stack.slice_history`)."""
 
 # The in-cluster client: one request, or (with "loop") requests until its stdin closes, counting outcomes.
 # It runs in a pod of the users-service image (python is there) and prints one JSON line.
@@ -164,7 +167,7 @@ class Stack:
         ]
 
     @contextlib.contextmanager
-    def slice_history(self) -> Iterator[list[tuple[float, str, tuple[str, ...] | None]]]:
+    def slice_history(self) -> Iterator[Changes]:
         """Every change of the Service's EndpointSlices while the block runs (``kubectl get --watch``),
         as (``time.time()`` seen, slice name, its ready addresses or None once deleted): what kube-proxy
         is told, for a failure to be read against."""
@@ -173,7 +176,7 @@ class Stack:
                               "--watch", "--output-watch-events", "-o", "json"),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
-        changes: list[tuple[float, str, tuple[str, ...] | None]] = []
+        changes: Changes = []
 
         def follow() -> None:
             assert watch.stdout is not None
@@ -186,12 +189,8 @@ class Stack:
                     continue
                 buffer = buffer.lstrip()[end:]
                 item = event["object"]
-                ready = tuple(sorted(
-                    address for e in item.get("endpoints") or []
-                    if (e.get("conditions") or {}).get("ready") is not False for address in e["addresses"]
-                ))  # fmt: skip
                 changes.append((time.time(), item["metadata"]["name"],
-                                None if event["type"] == "DELETED" else ready))  # fmt: skip
+                                None if event["type"] == "DELETED" else ready_addresses([item])))  # fmt: skip
 
         reader = threading.Thread(target=follow, daemon=True)
         reader.start()

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import pytest
-from e2ekit import GATE, STACK, Answer, Stack, conditions, request
+from e2ekit import GATE, STACK, Answer, Changes, Stack, conditions, request
 
 from tests.support.polling import seconds_until
 
@@ -171,9 +171,6 @@ def test_twenty_flips_under_load_through_the_cluster_ip_lose_no_request(stack: S
     assert not gaps, "the Service's slices listed no ready endpoint (kube-proxy refuses connections then)"
     assert counts.get("2xx", 0) > 0
     assert counts.get("503+retry-after", 0) > 0
-
-
-Changes = list[tuple[float, str, tuple[str, ...] | None]]
 
 
 def _without_endpoint(slices: Changes) -> list[tuple[float, float]]:
